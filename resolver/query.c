@@ -1,0 +1,568 @@
+/* query.c - answering one DNS query from a view (see query.h).
+ *
+ * Order of work: parse the header and question (RFC 1035 4.1), the OPT record
+ * (RFC 6891 6.1), then find the node and write the sections. Names in answers
+ * are compressed through a per-answer table of (node, offset) pairs; SRV
+ * targets are written whole (RFC 2782: no compression in its rdata) and later
+ * owners point at them. Truncation follows RFC 2181 9: additional records are
+ * dropped first, and only an answer or authority section that does not fit
+ * sets TC. */
+#include <string.h>
+#include "query.h"
+#include "wire.h"
+
+#ifndef MESHDNS_VERSION
+#define MESHDNS_VERSION "dev"
+#endif
+
+enum {
+	RC_NOERROR = 0, RC_FORMERR = 1, RC_SERVFAIL = 2, RC_NXDOMAIN = 3,
+	RC_NOTIMP = 4, RC_REFUSED = 5, RC_BADVERS = 16
+};
+enum {
+	T_A = 1, T_NS = 2, T_CNAME = 5, T_SOA = 6, T_TXT = 16, T_AAAA = 28, T_SRV = 33,
+	T_OPT = 41, T_TKEY = 249, T_TSIG = 250, T_IXFR = 251, T_AXFR = 252,
+	T_MAILB = 253, T_MAILA = 254, T_ANY = 255
+};
+enum { C_IN = 1, C_CH = 3, C_ANY = 255 };
+enum { F_QR = 0x8000, F_AA = 0x0400, F_TC = 0x0200, F_RD = 0x0100, F_CD = 0x0010 };
+enum { EDE_PROHIBITED = 18, EDE_NOT_AUTHORITATIVE = 20, EDE_NOT_SUPPORTED = 21 };
+
+#define HDR 12
+#define MAX_CNAME_HOPS 8
+
+struct request {
+	uint16_t id, flags;
+	uint8_t qname[WIRE_NAME_MAX];
+	size_t qname_len;
+	uint32_t qhash;
+	uint16_t qtype, qclass;
+	size_t qend;          /* offset after the question */
+	int edns, do_bit;
+	uint16_t payload;
+	uint8_t version;
+};
+
+struct answer {
+	struct wire w;
+	uint16_t count[3];    /* answer, authority, additional */
+	int rcode, aa, tc;
+	uint16_t ede;
+	const char *ede_text;
+};
+
+void query_ctx_init(struct query_ctx *q, uint64_t seed)
+{
+	memset(q, 0, sizeof(*q));
+	if (seed)
+		wrand_seed(&q->rng, seed);
+	else
+		wrand_seed_auto(&q->rng);
+}
+
+/* ---- compression ---- */
+
+static uint16_t comp_find(const struct query_ctx *q, const struct vnode *n)
+{
+	for (unsigned i = 0; i < q->ncomp; i++)
+		if (q->comp_node[i] == n)
+			return q->comp_off[i];
+	return 0;
+}
+
+static void comp_add(struct query_ctx *q, const struct vnode *n, size_t off)
+{
+	if (q->ncomp < QUERY_COMP_MAX && off < 0x4000 && !comp_find(q, n)) {
+		q->comp_node[q->ncomp] = n;
+		q->comp_off[q->ncomp++] = (uint16_t)off;
+	}
+}
+
+/* Forgets offsets at or after pos (their bytes were rolled back). */
+static void comp_trim(struct query_ctx *q, size_t pos)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < q->ncomp; i++)
+		if (q->comp_off[i] < pos) {
+			q->comp_node[k] = q->comp_node[i];
+			q->comp_off[k++] = q->comp_off[i];
+		}
+	q->ncomp = k;
+}
+
+/* Registers node and its ancestors as written at off (inside the question). */
+static void comp_question(struct query_ctx *q, const struct vnode *n, size_t off)
+{
+	for (; n; n = n->parent) {
+		comp_add(q, n, off);
+		off += n->label_len;
+	}
+}
+
+static void put_name(struct query_ctx *q, struct wire *w, const struct vnode *n, int compress)
+{
+	for (; n; n = n->parent) {
+		uint16_t off = compress ? comp_find(q, n) : 0;
+
+		if (off) {
+			wire_put_u16(w, (uint16_t)(0xC000 | off));
+			return;
+		}
+		comp_add(q, n, w->pos);
+		wire_put(w, n->name, n->label_len);
+	}
+	wire_put_u8(w, 0);
+}
+
+/* ---- records ---- */
+
+static void put_rr(struct query_ctx *q, struct answer *a, int sec, const struct vnode *owner,
+		   const uint8_t *tail, size_t len)
+{
+	put_name(q, &a->w, owner, 1);
+	wire_put(&a->w, tail, len);
+	a->count[sec]++;
+}
+
+static size_t tail_len(const uint8_t *tail)
+{
+	return 10 + (size_t)(tail[8] << 8 | tail[9]);
+}
+
+static const struct vrrset *rrset_find(const struct vnode *n, uint16_t type)
+{
+	for (unsigned i = 0; i < n->nrrsets; i++)
+		if (n->rrsets[i].type == type)
+			return &n->rrsets[i];
+	return NULL;
+}
+
+static void put_rrset(struct query_ctx *q, struct answer *a, int sec, const struct vnode *owner,
+		      const struct vrrset *s)
+{
+	const uint8_t *p = s->tails;
+
+	for (unsigned i = 0; i < s->count; i++) {
+		size_t l = tail_len(p);
+
+		put_rr(q, a, sec, owner, p, l);
+		p += l;
+	}
+}
+
+static void put_addrs(struct query_ctx *q, struct answer *a, const struct vnode *owner,
+		      const struct vset *s, int v6)
+{
+	uint32_t order[WRAND_MAX_K];
+	size_t k = wrand_order(&q->rng, v6 ? s->cum6 : s->cum4, v6 ? s->n6 : s->n4,
+			       s->max_answers, order);
+
+	for (size_t i = 0; i < k; i++) {
+		const struct vinst *vi = s->members[(v6 ? s->idx6 : s->idx4)[order[i]]].inst;
+
+		if (v6)
+			put_rr(q, a, 0, owner, vi->aaaa_tail, sizeof(vi->aaaa_tail));
+		else
+			put_rr(q, a, 0, owner, vi->a_tail, sizeof(vi->a_tail));
+	}
+}
+
+static void put_srvs(struct query_ctx *q, struct answer *a, const struct vnode *owner,
+		     const struct vset *s)
+{
+	for (uint32_t i = 0; i < s->n; i++) {
+		size_t start;
+
+		put_name(q, &a->w, owner, 1);
+		wire_put(&a->w, s->members[i].srv_head, sizeof(s->members[i].srv_head));
+		start = a->w.pos;
+		put_name(q, &a->w, s->members[i].inst->node, 0);
+		wire_poke_u16(&a->w, start - 8, (uint16_t)(6 + a->w.pos - start));
+		a->count[0]++;
+	}
+}
+
+/* Glue for SRV targets; an RRset that does not fit is dropped with the rest. */
+static void put_glue(struct query_ctx *q, struct answer *a, const struct vset *s)
+{
+	for (uint32_t i = 0; i < s->n && !a->w.err; i++) {
+		const struct vinst *vi = s->members[i].inst;
+		size_t mark = a->w.pos;
+		uint16_t ar = a->count[2];
+
+		if (vi->has4)
+			put_rr(q, a, 2, vi->node, vi->a_tail, sizeof(vi->a_tail));
+		if (vi->has6)
+			put_rr(q, a, 2, vi->node, vi->aaaa_tail, sizeof(vi->aaaa_tail));
+		if (a->w.err) {
+			a->w.pos = mark;
+			a->count[2] = ar;
+			comp_trim(q, mark);
+		}
+	}
+	a->w.err = 0;
+}
+
+/* Answers qtype at node; returns the records added to the answer section. */
+static unsigned answer_node(struct query_ctx *q, struct answer *a, const struct vnode *n,
+			    uint16_t qtype)
+{
+	uint16_t before = a->count[0];
+	int any = qtype == T_ANY;
+
+	for (unsigned i = 0; i < n->nrrsets; i++)
+		if (any || n->rrsets[i].type == qtype)
+			put_rrset(q, a, 0, n, &n->rrsets[i]);
+	if (n->kind == VN_SET) {
+		if (any || qtype == T_A)
+			put_addrs(q, a, n, n->set, 0);
+		if (any || qtype == T_AAAA)
+			put_addrs(q, a, n, n->set, 1);
+		if (any || qtype == T_SRV) {
+			put_srvs(q, a, n, n->set);
+			if (!a->w.err)
+				put_glue(q, a, n->set);
+		}
+	} else if (n->kind == VN_INSTANCE) {
+		const struct vinst *vi = n->inst;
+
+		if ((any || qtype == T_A) && vi->has4)
+			put_rr(q, a, 0, n, vi->a_tail, sizeof(vi->a_tail));
+		if ((any || qtype == T_AAAA) && vi->has6)
+			put_rr(q, a, 0, n, vi->aaaa_tail, sizeof(vi->aaaa_tail));
+		if (any || qtype == T_TXT)
+			put_rr(q, a, 0, n, vi->txt_tail, vi->txt_len);
+	}
+	return (unsigned)(a->count[0] - before);
+}
+
+/* ---- lookup ---- */
+
+/* Closest existing ancestor of name (or NULL: outside every namespace);
+ * *skip gets the bytes of name in front of it. */
+static const struct vnode *closest(const struct view *v, const uint8_t *name, size_t len,
+				   size_t *skip)
+{
+	size_t p = 0;
+
+	while (name[p]) {
+		p += 1 + (size_t)name[p];
+		const struct vnode *n = view_lookup(v, name + p, len - p,
+						    wire_name_hash(name + p, len - p));
+		if (n) {
+			*skip = p;
+			return n;
+		}
+	}
+	return NULL;
+}
+
+static void negative(struct query_ctx *q, struct answer *a, const struct vnode *n, int rcode)
+{
+	const struct vns *ns = n->ns;
+
+	a->rcode = rcode;
+	if (ns->soa_neg)
+		put_rr(q, a, 1, ns->apex, ns->soa_neg, ns->soa_neg_len);
+}
+
+/* Follows an in-view CNAME from n; returns the next node or NULL to stop. */
+static const struct vnode *cname_next(struct query_ctx *q, const struct view *v,
+				      struct answer *a, const struct vrrset *cn)
+{
+	uint8_t target[WIRE_NAME_MAX];
+	struct wire r;
+	size_t len, skip;
+	const struct vnode *next, *ce;
+
+	wire_init_ro(&r, cn->tails + 10, tail_len(cn->tails) - 10);
+	len = wire_name_read(&r, target, 1);
+	if (r.err || !len)
+		return NULL;
+	next = view_lookup(v, target, len, wire_name_hash(target, len));
+	if (next)
+		return next;
+	ce = closest(v, target, len, &skip);
+	if (ce)
+		negative(q, a, ce, RC_NXDOMAIN);
+	return NULL;
+}
+
+static void answer_in(struct query_ctx *q, const struct view *v, struct answer *a,
+		      const struct request *r)
+{
+	const struct vnode *n = view_lookup(v, r->qname, r->qname_len, r->qhash);
+	size_t skip = 0;
+
+	if (!n) {
+		n = closest(v, r->qname, r->qname_len, &skip);
+		if (!n) {
+			a->rcode = RC_REFUSED;
+			a->ede = EDE_NOT_AUTHORITATIVE;
+			a->ede_text = "name is outside every namespace this server serves";
+			return;
+		}
+		comp_question(q, n, HDR + skip);
+		a->aa = 1;
+		negative(q, a, n, RC_NXDOMAIN);
+		return;
+	}
+	comp_question(q, n, HDR);
+	a->aa = 1;
+	for (int hops = 0; hops <= MAX_CNAME_HOPS; hops++) {
+		const struct vrrset *cn = rrset_find(n, T_CNAME);
+
+		if (cn && r->qtype != T_CNAME && r->qtype != T_ANY) {
+			put_rrset(q, a, 0, n, cn);
+			n = cname_next(q, v, a, cn);
+			if (!n)
+				return;
+			continue;
+		}
+		if (!answer_node(q, a, n, r->qtype) && !a->count[0])
+			negative(q, a, n, RC_NOERROR);
+		return;
+	}
+}
+
+/* version.bind / version.server in class CH, as BIND, NSD and Knot answer. */
+static void answer_chaos(struct answer *a, const struct request *r)
+{
+	static const uint8_t vb[] = "\007version\004bind";
+	static const uint8_t vs[] = "\007version\006server";
+	static const char text[] = "meshdns " MESHDNS_VERSION;
+
+	if ((r->qtype != T_TXT && r->qtype != T_ANY) ||
+	    !(wire_name_eq(r->qname, vb) || wire_name_eq(r->qname, vs))) {
+		a->rcode = RC_REFUSED;
+		return;
+	}
+	a->aa = 1;
+	wire_put_u16(&a->w, 0xC000 | HDR);
+	wire_put_u16(&a->w, T_TXT);
+	wire_put_u16(&a->w, C_CH);
+	wire_put_u32(&a->w, 0);
+	wire_put_u16(&a->w, (uint16_t)(sizeof(text)));
+	wire_put_u8(&a->w, (uint8_t)(sizeof(text) - 1));
+	wire_put(&a->w, text, sizeof(text) - 1);
+	a->count[0]++;
+}
+
+/* ---- parsing ---- */
+
+/* RFC 6891 6.1: one OPT, owner root; options must fill its rdata exactly. */
+static int parse_opt(struct wire *w, struct request *r)
+{
+	uint16_t cls = wire_u16(w);
+	uint32_t ttl = wire_u32(w);
+	uint16_t rdlen = wire_u16(w);
+	size_t end = w->pos + rdlen;
+
+	if (w->err || r->edns || end > w->end)
+		return RC_FORMERR;
+	r->edns = 1;
+	r->payload = cls;
+	r->version = (uint8_t)(ttl >> 16);
+	r->do_bit = (ttl & 0x8000) != 0;
+	while (!w->err && w->pos < end) {
+		wire_u16(w);
+		uint16_t olen = wire_u16(w);
+
+		if (w->pos + olen > end)
+			return RC_FORMERR;
+		wire_skip(w, olen);
+	}
+	return w->err || w->pos != end ? RC_FORMERR : RC_NOERROR;
+}
+
+static int parse_additional(struct wire *w, struct request *r, uint16_t arcount)
+{
+	for (uint16_t i = 0; i < arcount; i++) {
+		uint8_t name[WIRE_NAME_MAX];
+		size_t len = wire_name_read(w, name, 0);
+		uint16_t type = wire_u16(w);
+
+		if (w->err)
+			return RC_FORMERR;
+		if (type == T_OPT) {
+			if (len != 1 || parse_opt(w, r) != RC_NOERROR)
+				return RC_FORMERR;
+			continue;
+		}
+		/* Other records (e.g. TSIG on a query) are not used for queries. */
+		wire_skip(w, 6);
+		wire_skip(w, wire_u16(w));
+	}
+	return w->err || w->pos != w->end ? RC_FORMERR : RC_NOERROR;
+}
+
+/* Returns RC_NOERROR, RC_FORMERR (question unusable), or -1 when the error
+ * lies after a valid question (which can then be echoed). */
+static int parse_question(struct wire *w, struct request *r)
+{
+	size_t start = w->pos;
+
+	r->qname_len = wire_name_read(w, r->qname, 1);
+	r->qtype = wire_u16(w);
+	r->qclass = wire_u16(w);
+	/* A question name that points elsewhere cannot be echoed as it came. */
+	if (w->err || w->pos - start != r->qname_len + 4)
+		return RC_FORMERR;
+	r->qhash = wire_name_hash(r->qname, r->qname_len);
+	r->qend = w->pos;
+	return RC_NOERROR;
+}
+
+/* ---- assembly ---- */
+
+static void put_opt(struct answer *a, const struct request *r, const struct view *v, int ext_rcode)
+{
+	size_t tl = a->ede_text ? strlen(a->ede_text) : 0;
+
+	wire_put_u8(&a->w, 0);
+	wire_put_u16(&a->w, T_OPT);
+	wire_put_u16(&a->w, (uint16_t)v->udp_payload);
+	wire_put_u32(&a->w, (uint32_t)ext_rcode << 24 | (r->do_bit ? 0x8000u : 0));
+	if (a->ede) {
+		wire_put_u16(&a->w, (uint16_t)(6 + tl));
+		wire_put_u16(&a->w, 15); /* RFC 8914 EDE */
+		wire_put_u16(&a->w, (uint16_t)(2 + tl));
+		wire_put_u16(&a->w, a->ede);
+		wire_put(&a->w, a->ede_text, tl);
+	} else {
+		wire_put_u16(&a->w, 0);
+	}
+	a->count[2]++;
+}
+
+static size_t size_limit(const struct request *r, const struct view *v, size_t cap, int tcp)
+{
+	size_t lim = QUERY_UDP_MIN;
+
+	if (tcp)
+		lim = 65535;
+	else if (r->edns)
+		lim = r->payload < QUERY_UDP_MIN ? QUERY_UDP_MIN :
+		      r->payload > v->udp_payload ? v->udp_payload : r->payload;
+	return lim < cap ? lim : cap;
+}
+
+static size_t finish(struct query_ctx *q, struct answer *a, const struct request *r,
+		     const struct view *v, size_t limit, int with_question)
+{
+	size_t qend = with_question ? r->qend : HDR;
+	int rc = a->rcode;
+	uint16_t flags;
+
+	/* Answer or authority did not fit: send the question alone with TC. */
+	if (a->w.err) {
+		a->w.err = 0;
+		a->w.pos = qend;
+		a->count[0] = a->count[1] = a->count[2] = 0;
+		a->tc = 1;
+		q->stats.truncated++;
+	}
+	a->w.end = limit;
+	if (r->edns)
+		put_opt(a, r, v, rc >> 4);
+	if (a->w.err)
+		return 0;
+	flags = (uint16_t)(F_QR | (r->flags & (0x7800 | F_RD | F_CD)) | (rc & 0xF));
+	if (a->aa)
+		flags |= F_AA;
+	if (a->tc)
+		flags |= F_TC;
+	wire_poke_u16(&a->w, 2, flags);
+	wire_poke_u16(&a->w, 4, with_question ? 1 : 0);
+	wire_poke_u16(&a->w, 6, a->count[0]);
+	wire_poke_u16(&a->w, 8, a->count[1]);
+	wire_poke_u16(&a->w, 10, a->count[2]);
+	switch (rc) {
+	case RC_NOERROR: q->stats.noerror++; break;
+	case RC_NXDOMAIN: q->stats.nxdomain++; break;
+	case RC_FORMERR: q->stats.formerr++; break;
+	case RC_NOTIMP: q->stats.notimp++; break;
+	case RC_REFUSED: q->stats.refused++; break;
+	default: break;
+	}
+	return a->w.pos;
+}
+
+/* Writes the header and (when present) the question copied from the query,
+ * which keeps the client's letter case (RFC 4343 4.1). */
+static void start_answer(struct answer *a, const uint8_t *req, const struct request *r,
+			 uint8_t *resp, size_t cap, int with_question)
+{
+	memset(a, 0, sizeof(*a));
+	wire_init(&a->w, resp, cap);
+	wire_put_u16(&a->w, r->id);
+	wire_put(&a->w, "\0\0\0\0\0\0\0\0\0\0", 10);
+	if (with_question)
+		wire_put(&a->w, req + HDR, r->qend - HDR);
+}
+
+static void dispatch(struct query_ctx *q, const struct view *v, struct answer *a,
+		     const struct request *r)
+{
+	if (r->edns && r->version > 0) {
+		a->rcode = RC_BADVERS; /* RFC 6891 6.1.3 */
+		return;
+	}
+	switch (r->qtype) {
+	case T_OPT: case T_TSIG: case T_TKEY:
+		a->rcode = RC_FORMERR;
+		return;
+	case T_AXFR: case T_IXFR:
+		a->rcode = RC_REFUSED;
+		a->ede = EDE_PROHIBITED;
+		a->ede_text = "zone transfers are not enabled";
+		return;
+	case T_MAILA: case T_MAILB:
+		a->rcode = RC_NOTIMP;
+		return;
+	}
+	if (r->qclass == C_IN || r->qclass == C_ANY)
+		answer_in(q, v, a, r);
+	else if (r->qclass == C_CH)
+		answer_chaos(a, r);
+	else
+		a->rcode = RC_REFUSED;
+}
+
+size_t query_process(struct query_ctx *q, const struct view *v, const uint8_t *req,
+		     size_t reqlen, uint8_t *resp, size_t respcap, int tcp)
+{
+	struct request r = { 0 };
+	struct answer a;
+	struct wire w;
+	uint16_t qd, an, ns, ar;
+	int rc, opcode, have_q;
+	size_t limit;
+
+	q->stats.queries++;
+	wire_init_ro(&w, req, reqlen);
+	r.id = wire_u16(&w);
+	r.flags = wire_u16(&w);
+	qd = wire_u16(&w), an = wire_u16(&w), ns = wire_u16(&w), ar = wire_u16(&w);
+	if (w.err || (r.flags & F_QR) || respcap < QUERY_UDP_MIN) {
+		q->stats.dropped++;
+		return 0; /* nothing to answer to, or a response: never reply */
+	}
+	q->ncomp = 0;
+	opcode = (r.flags >> 11) & 0xF;
+	have_q = qd == 1 && parse_question(&w, &r) == RC_NOERROR;
+	rc = opcode != 0 ? RC_NOTIMP : !have_q ? RC_FORMERR :
+	     (an || ns) ? RC_FORMERR : parse_additional(&w, &r, ar);
+	if (rc != RC_NOERROR)
+		r.edns = 0; /* RFC 6891 7: no OPT in answers to broken queries */
+	limit = size_limit(&r, v, respcap, tcp);
+	start_answer(&a, req, &r, resp, limit, have_q);
+	a.rcode = rc;
+	if (rc == RC_NOERROR) {
+		/* Leave room for the OPT record (and its EDE option) at the end. */
+		a.w.end = limit - (r.edns ? 11 + 6 + 80 : 0);
+		dispatch(q, v, &a, &r);
+	}
+	return finish(q, &a, &r, v, limit, have_q);
+}

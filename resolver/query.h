@@ -1,0 +1,43 @@
+/* query.h - a DNS query in, its answer out (RFC 1034/1035, 2308, 6891, 8914).
+ *
+ * This is the hot path. It reads the question straight from the wire, finds
+ * the node with one hash lookup in the current view, and writes the answer
+ * into the caller's buffer from the view's precompiled fragments. It never
+ * allocates, never logs (except at debug level), and knows no sockets, so it
+ * is unit-tested and fuzzed without a network. A struct query_ctx holds what
+ * one thread needs between queries (its random generator and scratch). */
+#ifndef MESHDNS_QUERY_H
+#define MESHDNS_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "view.h"
+#include "wrand.h"
+
+#define QUERY_COMP_MAX 64     /* names remembered for compression per answer */
+#define QUERY_UDP_MIN 512     /* RFC 1035 4.2.1 */
+
+struct query_stats {
+	uint64_t queries, noerror, nxdomain, servfail, formerr, notimp, refused, dropped;
+	uint64_t truncated;
+};
+
+struct query_ctx {
+	struct wrand_rng rng;
+	const struct vnode *comp_node[QUERY_COMP_MAX];
+	uint16_t comp_off[QUERY_COMP_MAX];
+	unsigned ncomp;
+	struct query_stats stats;
+};
+
+/* seed 0 seeds from the system's random source. */
+void query_ctx_init(struct query_ctx *q, uint64_t seed);
+
+/* Answers req (reqlen bytes) from view v into resp (respcap bytes, at least
+ * 512). tcp selects the size limit: 65535 over TCP, else what the client's
+ * EDNS(0) buffer size and the view's udp_payload allow. Returns the response
+ * length, or 0 when nothing must be sent (too short to answer, or a response). */
+size_t query_process(struct query_ctx *q, const struct view *v, const uint8_t *req,
+		     size_t reqlen, uint8_t *resp, size_t respcap, int tcp);
+
+#endif

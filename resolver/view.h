@@ -1,0 +1,102 @@
+/* view.h - an immutable, query-ready snapshot of the registry.
+ *
+ * The writer builds a view from the registry after every change and publishes
+ * it with one atomic pointer store; queries read the view only. Everything a
+ * query needs is precomputed here: a tree of name nodes found by one hash
+ * lookup, each instance's records as wire fragments (type, class, TTL and
+ * rdata ready to copy), and for every service and router the effective
+ * weights as cumulative arrays for RFC 2782 selection (wrand.h). Building a
+ * view costs O(records); answering from one allocates nothing.
+ *
+ * A node's own part of the name ("label") is what it writes before its
+ * parent: one label for ordinary nodes, the whole namespace name for an apex
+ * (whose parent is NULL). Writing a name is walking to the root, so answer
+ * compression is a table of (node, offset) pairs. */
+#ifndef MESHDNS_VIEW_H
+#define MESHDNS_VIEW_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "nametab.h"
+
+struct registry;
+
+enum vnode_kind { VN_ENT = 0, VN_APEX, VN_SET, VN_INSTANCE };
+
+/* Static records of one type at one node: count tails back to back, each
+ * "type class ttl rdlength rdata" in wire form. */
+struct vrrset {
+	uint16_t type;
+	uint16_t count;
+	uint32_t len;
+	const uint8_t *tails;
+};
+
+struct vnode;
+
+struct vinst {
+	const struct vnode *node;   /* <id>.<service>.<ns> */
+	uint8_t has4, has6;
+	uint8_t a_tail[14];         /* type A, IN, ttl, 4, address */
+	uint8_t aaaa_tail[26];
+	const uint8_t *txt_tail;    /* TXT: attributes and health= */
+	uint16_t txt_len;
+};
+
+/* One SRV target of a set, with its SRV head (type, class, ttl, rdlength,
+ * priority, weight, port) precomputed for this set's weights. */
+struct vmember {
+	const struct vinst *inst;
+	uint8_t srv_head[16];
+};
+
+/* The answer set of a service or router: members with positive effective
+ * weight (or every instance, when all are unhealthy and the namespace says
+ * on_all_unhealthy: all). idx4/cum4 cover members with an IPv4 address. */
+struct vset {
+	uint32_t n;
+	const struct vmember *members;
+	uint32_t n4, n6;
+	const uint32_t *idx4, *idx6;
+	const uint64_t *cum4, *cum6;
+	uint32_t max_answers;
+};
+
+struct vns {
+	const struct vnode *apex;
+	const uint8_t *soa_neg;     /* SOA tail with TTL = min(TTL, minimum) (RFC 2308 5) */
+	uint16_t soa_neg_len;
+};
+
+struct vnode {
+	const uint8_t *name;        /* lower-cased wire name */
+	uint8_t name_len;
+	uint8_t label_len;          /* bytes of name this node writes itself */
+	uint8_t kind;               /* enum vnode_kind */
+	uint8_t nrrsets;
+	const struct vnode *parent; /* NULL at a namespace apex */
+	const struct vns *ns;
+	const struct vset *set;     /* VN_SET */
+	const struct vinst *inst;   /* VN_INSTANCE */
+	const struct vrrset *rrsets;
+};
+
+struct view {
+	struct nametab names;       /* wire name -> struct vnode */
+	void *arena;                /* everything above lives here */
+	uint32_t udp_payload;
+	uint64_t rebuild_at_ms;     /* 0, or when slow-start ramps want a new view */
+	uint64_t generation;
+};
+
+/* Builds a view of reg at monotonic time now_ms. Returns 0 or -ENOMEM. */
+int view_build(struct view **out, const struct registry *reg, uint64_t now_ms);
+void view_free(struct view *v);
+
+static inline const struct vnode *view_lookup(const struct view *v, const uint8_t *name,
+					      size_t len, uint32_t hash)
+{
+	return (const struct vnode *)nametab_get(&v->names, name, len, hash);
+}
+
+#endif
