@@ -1,0 +1,340 @@
+/* daemon.c - the resolver's process: one libuv loop that owns the config, the
+ * registry (the writer's model), the published view, the sockets, the health
+ * checks and the signals (see daemon.h).
+ *
+ * Every change to the registry ends in publish(): a new view is built and
+ * handed to the server with one pointer store. The loop is single-threaded,
+ * so the old view can be freed at once: no query is in flight between two
+ * callbacks. A reload builds a whole new config and registry first and only
+ * swaps when both loaded, so a bad file never stops a running server. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <uv.h>
+#include "daemon.h"
+#include "err.h"
+#include "health.h"
+#include "log.h"
+#include "registrar.h"
+#include "registry.h"
+#include "server.h"
+#include "view.h"
+
+struct daemon {
+	uv_loop_t loop;
+	uv_signal_t sighup, sigterm, sigint;
+	uv_timer_t rebuild;
+	const char *file;
+	struct config *cfg;
+	struct registry *reg;
+	struct view *view;
+	struct server *srv;
+	struct health *health;
+	struct registrar *registrar;   /* NULL until a key allows registrations */
+	int recover;
+};
+
+static uint64_t mono_ms(void)
+{
+	return uv_hrtime() / 1000000u;
+}
+
+static int load(const char *file, struct config **cfg, struct registry **reg,
+		char *err, size_t errlen)
+{
+	int rc = file ? config_load(cfg, file, err, errlen)
+		      : config_load_text(cfg, "<default>", config_default_text, err, errlen);
+
+	if (rc < 0)
+		return rc;
+	rc = registry_new(reg, *cfg, err, errlen);
+	if (rc < 0) {
+		config_free(*cfg);
+		*cfg = NULL;
+	}
+	return rc;
+}
+
+static void rebuild_due(uv_timer_t *t);
+
+static int publish(struct daemon *d)
+{
+	struct view *v;
+	int rc = view_build(&v, d->reg, mono_ms());
+
+	if (rc < 0) {
+		log_err("meshdns", "cannot build answers: %s; still serving the previous state",
+			err_str(rc));
+		return rc;
+	}
+	if (d->srv)
+		server_set_view(d->srv, v);
+	view_free(d->view);
+	d->view = v;
+	if (v->rebuild_at_ms) {
+		uint64_t now = mono_ms();
+
+		uv_timer_start(&d->rebuild, rebuild_due,
+			       v->rebuild_at_ms > now ? v->rebuild_at_ms - now : 0, 0);
+	}
+	return 0;
+}
+
+static void rebuild_due(uv_timer_t *t)
+{
+	publish(t->data);
+}
+
+static void on_changed(void *arg)
+{
+	publish(arg);
+}
+
+/* Registrations need keys; the journal opens when the first key appears. */
+static int open_registrar(struct daemon *d)
+{
+	char err[CFG_ERR_MAX];
+	int rc;
+
+	if (d->registrar || d->cfg->nkeys == 0)
+		return 0;
+	rc = registrar_new(&d->registrar, &d->loop, d->cfg->state_dir, d->recover, d->reg,
+			   on_changed, d, err, sizeof(err));
+	if (rc < 0) {
+		log_err("journal", "%s", err);
+		return rc;
+	}
+	if (d->srv)
+		server_set_update_cb(d->srv, registrar_on_update, d->registrar);
+	return 0;
+}
+
+static void on_health(void *arg, void *cookie, int healthy)
+{
+	struct daemon *d = arg;
+	struct instance *in = cookie;
+
+	if (registry_set_health(d->reg, in, healthy ? HEALTH_HEALTHY : HEALTH_UNHEALTHY, mono_ms())) {
+		log_info("registry", "instance %s.%s.%s is %s", in->id, in->svc->name,
+			 in->svc->ns->cfg->name, registry_health_str(in->health));
+		publish(d);
+	}
+}
+
+static void start_checks(struct daemon *d)
+{
+	for (size_t i = 0; i < d->reg->nns; i++) {
+		for (size_t s = 0; s < d->reg->ns[i].nservices; s++) {
+			struct service *svc = &d->reg->ns[i].services[s];
+
+			for (size_t k = 0; svc->hc.protocol != HC_NONE && k < svc->n; k++) {
+				struct instance *in = svc->inst[k];
+				struct sockaddr_storage ss = { 0 };
+				uint16_t port = htons(svc->hc.port ? svc->hc.port : in->port);
+				int rc;
+
+				if (in->has4) {
+					struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+					a->sin_family = AF_INET;
+					a->sin_port = port;
+					memcpy(&a->sin_addr, in->addr4, 4);
+				} else {
+					struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+					a->sin6_family = AF_INET6;
+					a->sin6_port = port;
+					memcpy(&a->sin6_addr, in->addr6, 16);
+				}
+				rc = health_add(d->health, (struct sockaddr *)&ss, &svc->hc, in,
+						in->health != HEALTH_UNHEALTHY);
+				if (rc < 0)
+					log_err("health", "cannot check %s.%s: %s", in->id, svc->name,
+						err_str(rc));
+			}
+		}
+	}
+}
+
+static int same_listen(const struct config *a, const struct config *b)
+{
+	if (a->nlisten != b->nlisten)
+		return 0;
+	for (size_t i = 0; i < a->nlisten; i++)
+		if (memcmp(&a->listen[i], &b->listen[i], sizeof(a->listen[i])))
+			return 0;
+	return 1;
+}
+
+static void reload(struct daemon *d)
+{
+	char err[CFG_ERR_MAX];
+	struct config *cfg;
+	struct registry *reg;
+
+	log_info("meshdns", "reloading %s", d->file ? d->file : "<default>");
+	if (load(d->file, &cfg, &reg, err, sizeof(err)) < 0) {
+		log_err("meshdns", "reload failed, still serving the previous configuration: %s", err);
+		return;
+	}
+	if (!same_listen(d->cfg, cfg))
+		log_warn("meshdns", "listen addresses changed: they apply after a restart");
+	registry_carry_health(reg, d->reg);
+	registry_carry_instances(reg, d->reg);
+	health_clear(d->health);
+	struct registry *old_reg = d->reg;
+	struct config *old_cfg = d->cfg;
+
+	d->reg = reg;
+	d->cfg = cfg;
+	server_set_limits(d->srv, cfg);
+	if (publish(d) < 0) {
+		d->reg = old_reg;
+		d->cfg = old_cfg;
+		registry_free(reg);
+		config_free(cfg);
+		start_checks(d);
+		return;
+	}
+	if (d->registrar)
+		registrar_set_registry(d->registrar, reg);
+	else if (open_registrar(d) < 0)
+		log_err("meshdns", "registrations stay disabled until the journal opens");
+	registry_free(old_reg);
+	config_free(old_cfg);
+	start_checks(d);
+	log_info("meshdns", "reloaded namespaces=%zu", cfg->nnamespaces);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct daemon *d = h->data;
+
+	if (signum == SIGHUP) {
+		reload(d);
+		return;
+	}
+	log_info("meshdns", "stopping on %s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	if (d->registrar)
+		registrar_close(d->registrar);
+	d->registrar = NULL;
+	server_close(d->srv);
+	d->srv = NULL;
+	health_close(d->health);
+	d->health = NULL;
+	uv_close((uv_handle_t *)&d->sighup, NULL);
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+	uv_close((uv_handle_t *)&d->rebuild, NULL);
+}
+
+static int count_instances(const struct registry *reg, size_t *services)
+{
+	int n = 0;
+
+	*services = 0;
+	for (size_t i = 0; i < reg->nns; i++) {
+		*services += reg->ns[i].nservices;
+		for (size_t s = 0; s < reg->ns[i].nservices; s++)
+			n += (int)reg->ns[i].services[s].n;
+	}
+	return n;
+}
+
+static int start(struct daemon *d)
+{
+	char err[CFG_ERR_MAX], desc[1024];
+	size_t nsvc;
+	int rc, ninst;
+
+	if ((rc = uv_loop_init(&d->loop)) < 0) {
+		log_err("meshdns", "cannot start the event loop: %s", uv_strerror(rc));
+		return rc;
+	}
+	d->rebuild.data = d->sighup.data = d->sigterm.data = d->sigint.data = d;
+	uv_timer_init(&d->loop, &d->rebuild);
+	if ((rc = open_registrar(d)) < 0)
+		return rc;
+	if ((rc = publish(d)) < 0)
+		return rc;
+	if ((rc = server_new(&d->srv, &d->loop, d->cfg, err, sizeof(err))) < 0) {
+		log_err("meshdns", "%s", err);
+		return rc;
+	}
+	server_set_view(d->srv, d->view);
+	if (d->registrar)
+		server_set_update_cb(d->srv, registrar_on_update, d->registrar);
+	if ((rc = health_new(&d->health, &d->loop, on_health, d)) < 0) {
+		log_err("meshdns", "cannot start health checks: %s", err_str(rc));
+		return rc;
+	}
+	start_checks(d);
+	if (uv_signal_init(&d->loop, &d->sighup) < 0 || uv_signal_init(&d->loop, &d->sigterm) < 0 ||
+	    uv_signal_init(&d->loop, &d->sigint) < 0 ||
+	    uv_signal_start(&d->sighup, on_signal, SIGHUP) < 0 ||
+	    uv_signal_start(&d->sigterm, on_signal, SIGTERM) < 0 ||
+	    uv_signal_start(&d->sigint, on_signal, SIGINT) < 0) {
+		log_err("meshdns", "cannot install signal handlers");
+		return -1;
+	}
+	ninst = count_instances(d->reg, &nsvc);
+	server_describe(d->srv, desc, sizeof(desc));
+	log_info("meshdns", "serving%s namespaces=%zu services=%zu instances=%d checks=%zu version=%s",
+		 desc, d->cfg->nnamespaces, nsvc, ninst, health_count(d->health), MESHDNS_VERSION);
+	return 0;
+}
+
+
+static void close_any(uv_handle_t *h, void *arg)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+int daemon_run(const struct daemon_opts *opts)
+{
+	struct daemon d = { .file = opts->config_file, .recover = opts->recover };
+	char err[CFG_ERR_MAX];
+	int rc, status = 0;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (load(d.file, &d.cfg, &d.reg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (opts->check_only) {
+		size_t nsvc;
+		int ninst = count_instances(d.reg, &nsvc);
+
+		printf("%s: configuration OK (namespaces=%zu services=%zu instances=%d)\n",
+		       d.cfg->file, d.cfg->nnamespaces, nsvc, ninst);
+		registry_free(d.reg);
+		config_free(d.cfg);
+		return 0;
+	}
+	if (start(&d) < 0) {
+		status = 1;
+		if (d.registrar)
+			registrar_close(d.registrar);
+		d.registrar = NULL;
+		if (d.srv)
+			server_close(d.srv);
+		if (d.health)
+			health_close(d.health);
+		d.srv = NULL;
+		d.health = NULL;
+		uv_walk(&d.loop, close_any, NULL);
+	}
+	rc = uv_run(&d.loop, UV_RUN_DEFAULT);
+	(void)rc;
+	if (uv_loop_close(&d.loop) < 0)
+		log_warn("meshdns", "event loop closed with handles still open");
+	view_free(d.view);
+	registry_free(d.reg);
+	config_free(d.cfg);
+	if (!status)
+		log_info("meshdns", "stopped");
+	return status;
+}

@@ -1,0 +1,596 @@
+/* server.c - UDP and TCP listeners for the resolver (see server.h).
+ *
+ * One receive buffer per server serves every UDP socket: libuv calls the
+ * receive callback synchronously, the answer is written into a second
+ * server-wide buffer and sent with uv_udp_try_send before the next datagram
+ * is read. TCP connections own bounded, lazily grown buffers; a response is
+ * first tried with uv_try_write and only what the kernel does not take is
+ * queued. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "addr.h"
+#include "err.h"
+#include "log.h"
+#include "server.h"
+
+#define MSG_MAX 65535
+#define TCP_IN_START 4096
+#define TCP_OUT_HIGH 65536       /* stop answering (and reading) above this */
+#define TCP_OUT_MAX (TCP_OUT_HIGH + MSG_MAX + 2)
+
+struct server;
+
+struct listener {
+	struct server *srv;
+	uv_udp_t udp;
+	uv_tcp_t tcp;
+	struct sockaddr_storage addr;
+};
+
+struct conn {
+	uv_tcp_t h;
+	uv_timer_t idle;
+	struct server *srv;
+	struct conn *prev, *next;   /* activity order: head is the least recently used */
+	uint8_t *in;
+	size_t in_len, in_cap;
+	uint8_t *out, *wbuf;        /* queued bytes; bytes handed to uv_write */
+	size_t out_len, out_cap, wbuf_len, wbuf_cap;
+	uv_write_t wreq;
+	int writing, paused, eof, closing, open;
+	int refs;                   /* pending UPDATE replies that point here */
+};
+
+/* A pending UPDATE: where its answer goes. */
+struct server_req {
+	struct server *srv;
+	uv_udp_t *udp;              /* UDP: the socket and the client */
+	struct sockaddr_storage peer;
+	struct conn *conn;          /* TCP: the connection (holds a reference) */
+};
+
+struct server {
+	uv_loop_t *loop;
+	struct listener *ls;
+	size_t nls;
+	const struct view *view;
+	struct query_ctx qctx;
+	uint32_t idle_ms, max_conns;
+	server_update_cb update_cb;
+	void *update_arg;
+	size_t pending;             /* server_req not yet replied */
+	struct conn *head, *tail;
+	size_t nconns;
+	int open, closing;
+	uint8_t rbuf[MSG_MAX + 1];
+	uint8_t wscratch[MSG_MAX + 2];
+};
+
+static void server_maybe_free(struct server *s)
+{
+	if (s->closing && s->open == 0 && s->pending == 0) {
+		free(s->ls);
+		free(s);
+	}
+}
+
+/* Close callback of a listener's UDP or TCP handle (data: the listener). */
+static void handle_closed(uv_handle_t *h)
+{
+	struct listener *l = h->data;
+	struct server *s = l->srv;
+
+	s->open--;
+	server_maybe_free(s);
+}
+
+/* ---- UDP ---- */
+
+/* An UPDATE request: opcode 5 and QR clear. */
+static int is_update(const char *msg, size_t len)
+{
+	return len >= 12 && (msg[2] & 0xF8) == (5 << 3);
+}
+
+static void udp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct listener *l = h->data;
+
+	buf->base = (char *)l->srv->rbuf;
+	buf->len = sizeof(l->srv->rbuf);
+}
+
+static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
+		     const struct sockaddr *from, unsigned flags)
+{
+	struct listener *l = h->data;
+	struct server *s = l->srv;
+	size_t n;
+	uv_buf_t out;
+
+	if (nread <= 0 || !from || (flags & UV_UDP_PARTIAL) || !s->view)
+		return;
+	if (is_update(buf->base, (size_t)nread) && s->update_cb) {
+		struct server_req *r = calloc(1, sizeof(*r));
+
+		if (!r)
+			return;
+		r->srv = s;
+		r->udp = h;
+		memcpy(&r->peer, from, addr_len(from));
+		s->pending++;
+		s->update_cb(s->update_arg, r, (const uint8_t *)buf->base, (size_t)nread);
+		return;
+	}
+	n = query_process(&s->qctx, s->view, (const uint8_t *)buf->base, (size_t)nread,
+			  s->wscratch, MSG_MAX, 0);
+	if (!n)
+		return;
+	out = uv_buf_init((char *)s->wscratch, (unsigned)n);
+	if (uv_udp_try_send(h, &out, 1, from) < 0)
+		s->qctx.stats.dropped++; /* socket buffer full: the client retries */
+}
+
+/* ---- TCP ---- */
+
+static void conn_unlink(struct conn *c)
+{
+	struct server *s = c->srv;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else if (s->head == c)
+		s->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else if (s->tail == c)
+		s->tail = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void conn_touch(struct conn *c)
+{
+	struct server *s = c->srv;
+
+	conn_unlink(c);
+	c->prev = s->tail;
+	if (s->tail)
+		s->tail->next = c;
+	else
+		s->head = c;
+	s->tail = c;
+}
+
+static void conn_closed(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+	struct server *s = c->srv;
+
+	if (--c->open > 0 || c->refs > 0)
+		return;
+	free(c->in);
+	free(c->out);
+	free(c->wbuf);
+	free(c);
+	s->open--;
+	server_maybe_free(s);
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = 1;
+	conn_unlink(c);
+	c->srv->nconns--;
+	uv_close((uv_handle_t *)&c->h, conn_closed);
+	uv_close((uv_handle_t *)&c->idle, conn_closed);
+}
+
+static void conn_idle(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+
+	log_debug("server", "closing idle TCP connection");
+	conn_close(c);
+}
+
+static void conn_arm_idle(struct conn *c)
+{
+	if (uv_timer_start(&c->idle, conn_idle, c->srv->idle_ms, 0) < 0)
+		conn_close(c);
+}
+
+static int grow(uint8_t **buf, size_t *cap, size_t need, size_t max)
+{
+	size_t nc = *cap ? *cap : TCP_IN_START;
+	uint8_t *nb;
+
+	if (need <= *cap)
+		return 0;
+	if (need > max)
+		return -ENOBUFS;
+	while (nc < need)
+		nc *= 2;
+	nc = nc > max ? max : nc;
+	nb = realloc(*buf, nc);
+	if (!nb)
+		return -ENOMEM;
+	*buf = nb;
+	*cap = nc;
+	return 0;
+}
+
+static void conn_flush(struct conn *c);
+
+static void conn_written(uv_write_t *req, int status)
+{
+	struct conn *c = req->data;
+
+	c->writing = 0;
+	c->wbuf_len = 0;
+	if (status < 0 || c->closing) {
+		conn_close(c);
+		return;
+	}
+	conn_flush(c);
+	if (c->eof && !c->writing && !c->out_len)
+		conn_close(c);
+}
+
+static void conn_process(struct conn *c);
+static void conn_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf);
+static void conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+
+/* Hands queued bytes to libuv; resumes reading once the queue drained. */
+static void conn_flush(struct conn *c)
+{
+	if (!c->writing && c->out_len) {
+		uint8_t *t = c->wbuf;
+		size_t tc = c->wbuf_cap;
+		uv_buf_t b;
+
+		c->wbuf = c->out, c->wbuf_cap = c->out_cap, c->wbuf_len = c->out_len;
+		c->out = t, c->out_cap = tc, c->out_len = 0;
+		b = uv_buf_init((char *)c->wbuf, (unsigned)c->wbuf_len);
+		c->wreq.data = c;
+		if (uv_write(&c->wreq, (uv_stream_t *)&c->h, &b, 1, conn_written) < 0) {
+			conn_close(c);
+			return;
+		}
+		c->writing = 1;
+	}
+	if (c->paused && !c->eof && c->out_len < TCP_OUT_HIGH) {
+		c->paused = 0;
+		conn_process(c);
+		if (!c->paused && !c->closing &&
+		    uv_read_start((uv_stream_t *)&c->h, conn_alloc, conn_read) < 0)
+			conn_close(c);
+	}
+}
+
+static int conn_send(struct conn *c, const uint8_t *msg, size_t len)
+{
+	size_t done = 0;
+	int rc;
+
+	if (!c->writing && !c->out_len) {
+		uv_buf_t b = uv_buf_init((char *)msg, (unsigned)len);
+		int n = uv_try_write((uv_stream_t *)&c->h, &b, 1);
+
+		if (n > 0)
+			done = (size_t)n;
+		else if (n != UV_EAGAIN)
+			return n;
+		if (done == len)
+			return 0;
+	}
+	rc = grow(&c->out, &c->out_cap, c->out_len + len - done, TCP_OUT_MAX);
+	if (rc < 0)
+		return rc;
+	memcpy(c->out + c->out_len, msg + done, len - done);
+	c->out_len += len - done;
+	conn_flush(c);
+	return 0;
+}
+
+/* Answers every complete message in the input buffer, in order (RFC 7766 6.2.1.1). */
+static void conn_process(struct conn *c)
+{
+	struct server *s = c->srv;
+	size_t off = 0;
+
+	while (!c->closing && c->in_len - off >= 2) {
+		size_t mlen = (size_t)c->in[off] << 8 | c->in[off + 1], n;
+
+		if (c->in_len - off < 2 + mlen) {
+			if (grow(&c->in, &c->in_cap, 2 + mlen, MSG_MAX + 2) < 0)
+				conn_close(c);
+			break;
+		}
+		if (c->out_len >= TCP_OUT_HIGH) {
+			c->paused = 1;
+			uv_read_stop((uv_stream_t *)&c->h);
+			break;
+		}
+		if (is_update((const char *)c->in + off + 2, mlen) && s->update_cb) {
+			struct server_req *r = calloc(1, sizeof(*r));
+
+			off += 2 + mlen;
+			if (!r)
+				continue;
+			r->srv = s;
+			r->conn = c;
+			c->refs++;
+			s->pending++;
+			s->update_cb(s->update_arg, r, c->in + off - mlen, mlen);
+			continue;
+		}
+		n = s->view ? query_process(&s->qctx, s->view, c->in + off + 2, mlen,
+					    s->wscratch + 2, MSG_MAX, 1) : 0;
+		off += 2 + mlen;
+		if (!n)
+			continue;
+		s->wscratch[0] = (uint8_t)(n >> 8);
+		s->wscratch[1] = (uint8_t)n;
+		if (conn_send(c, s->wscratch, n + 2) < 0)
+			conn_close(c);
+	}
+	if (off) {
+		memmove(c->in, c->in + off, c->in_len - off);
+		c->in_len -= off;
+	}
+}
+
+static void conn_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+
+	if (c->in_len == c->in_cap && grow(&c->in, &c->in_cap, c->in_len + 1, MSG_MAX + 2) < 0) {
+		buf->base = NULL;
+		buf->len = 0;
+		return;
+	}
+	buf->base = (char *)c->in + c->in_len;
+	buf->len = c->in_cap - c->in_len;
+}
+
+static void conn_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+
+	if (nread < 0) {
+		/* EOF: answers already queued still go out, then we close. */
+		if (nread == UV_EOF && (c->writing || c->out_len)) {
+			uv_read_stop(h);
+			c->eof = 1;
+			return;
+		}
+		conn_close(c);
+		return;
+	}
+	if (nread == 0)
+		return;
+	c->in_len += (size_t)nread;
+	conn_touch(c);
+	conn_arm_idle(c);
+	conn_process(c);
+}
+
+static void tcp_accept(uv_stream_t *server, int status)
+{
+	struct listener *l = server->data;
+	struct server *s = l->srv;
+	struct conn *c;
+
+	if (status < 0) {
+		log_warn("server", "accept failed: %s", uv_strerror(status));
+		return;
+	}
+	/* At the cap, the least recently active connection makes room (RFC 7766 6.2.3). */
+	if (s->nconns >= s->max_conns && s->head)
+		conn_close(s->head);
+	c = calloc(1, sizeof(*c));
+	if (!c || uv_tcp_init(s->loop, &c->h) < 0) {
+		free(c);
+		return;
+	}
+	c->srv = s;
+	c->h.data = c;
+	c->idle.data = c;
+	c->open = 1;
+	s->open++;
+	s->nconns++;
+	if (uv_timer_init(s->loop, &c->idle) < 0) {
+		s->nconns--;
+		c->closing = 1;
+		uv_close((uv_handle_t *)&c->h, conn_closed);
+		return;
+	}
+	c->open = 2;
+	conn_touch(c);
+	if (uv_accept(server, (uv_stream_t *)&c->h) < 0 ||
+	    uv_read_start((uv_stream_t *)&c->h, conn_alloc, conn_read) < 0) {
+		conn_close(c);
+		return;
+	}
+	uv_tcp_nodelay(&c->h, 1);
+	conn_arm_idle(c);
+}
+
+/* ---- binding ---- */
+
+static const char *bind_hint(int rc, uint16_t port)
+{
+	if (rc == UV_EADDRINUSE)
+		return "address already in use (another DNS server is running there?)";
+	if (rc == UV_EACCES || rc == UV_EPERM)
+		return port < 1024 ? "permission denied: ports below 1024 need root or "
+				     "CAP_NET_BIND_SERVICE (setcap cap_net_bind_service=+ep meshdns)"
+				   : "permission denied";
+	if (rc == UV_EADDRNOTAVAIL)
+		return "address not available: no interface of this host has it";
+	return uv_strerror(rc);
+}
+
+static int bind_one(struct server *s, struct listener *l, const struct sockaddr_storage *want,
+		    char *errbuf, size_t errlen)
+{
+	struct sockaddr_storage a = *want;
+	int v6 = a.ss_family == AF_INET6, rc, namelen = sizeof(l->addr);
+	char text[ADDR_TEXT_MAX];
+
+	l->srv = s;
+	l->udp.data = l;
+	l->tcp.data = l;
+	if ((rc = uv_udp_init(s->loop, &l->udp)) < 0)
+		goto fail;
+	s->open++;
+	rc = uv_udp_bind(&l->udp, (struct sockaddr *)&a, v6 ? UV_UDP_IPV6ONLY : 0);
+	if (rc == 0)
+		rc = uv_udp_getsockname(&l->udp, (struct sockaddr *)&l->addr, &namelen);
+	if (rc < 0)
+		goto fail;
+	if ((rc = uv_tcp_init(s->loop, &l->tcp)) < 0)
+		goto fail;
+	s->open++;
+	rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&l->addr, v6 ? UV_TCP_IPV6ONLY : 0);
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)&l->tcp, 128, tcp_accept);
+	if (rc == 0)
+		rc = uv_udp_recv_start(&l->udp, udp_alloc, udp_recv);
+	if (rc == 0)
+		return 0;
+fail:
+	snprintf(errbuf, errlen, "cannot listen on %s: %s", addr_format((struct sockaddr *)want, text),
+		 bind_hint(rc, addr_port((struct sockaddr *)want)));
+	return rc;
+}
+
+static void close_listener(struct listener *l)
+{
+	if (l->udp.loop && !uv_is_closing((uv_handle_t *)&l->udp))
+		uv_close((uv_handle_t *)&l->udp, handle_closed);
+	if (l->tcp.loop && !uv_is_closing((uv_handle_t *)&l->tcp))
+		uv_close((uv_handle_t *)&l->tcp, handle_closed);
+}
+
+int server_new(struct server **out, uv_loop_t *loop, const struct config *cfg,
+	       char *errbuf, size_t errlen)
+{
+	struct server *s = calloc(1, sizeof(*s));
+	int rc = 0;
+
+	*out = NULL;
+	if (!s || !(s->ls = calloc(cfg->nlisten, sizeof(*s->ls)))) {
+		free(s);
+		snprintf(errbuf, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	s->loop = loop;
+	query_ctx_init(&s->qctx, 0);
+	server_set_limits(s, cfg);
+	for (size_t i = 0; i < cfg->nlisten; i++) {
+		s->nls++;
+		/* Port 0: UDP picks the port; retry when TCP finds it taken. */
+		for (int tries = 0; tries < 8; tries++) {
+			rc = bind_one(s, &s->ls[i], &cfg->listen[i], errbuf, errlen);
+			if (rc != UV_EADDRINUSE || addr_port((struct sockaddr *)&cfg->listen[i]))
+				break;
+			close_listener(&s->ls[i]);
+			memset(&s->ls[i], 0, sizeof(s->ls[i]));
+		}
+		if (rc < 0)
+			break;
+	}
+	if (rc < 0) {
+		server_close(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void server_set_limits(struct server *s, const struct config *cfg)
+{
+	s->idle_ms = cfg->tcp_idle_timeout_ms;
+	s->max_conns = cfg->tcp_max_connections;
+}
+
+void server_set_view(struct server *s, const struct view *v)
+{
+	__atomic_store_n(&s->view, v, __ATOMIC_RELEASE);
+}
+
+void server_describe(const struct server *s, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < s->nls && o < outlen; i++) {
+		char text[ADDR_TEXT_MAX];
+		int n = snprintf(out + o, outlen - o, " listen=%s",
+				 addr_format((const struct sockaddr *)&s->ls[i].addr, text));
+
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
+}
+
+const struct query_stats *server_stats(const struct server *s)
+{
+	return &s->qctx.stats;
+}
+
+size_t server_tcp_connections(const struct server *s)
+{
+	return s->nconns;
+}
+
+void server_set_update_cb(struct server *s, server_update_cb cb, void *arg)
+{
+	s->update_cb = cb;
+	s->update_arg = arg;
+}
+
+void server_reply(struct server_req *r, const uint8_t *msg, size_t len)
+{
+	struct server *s = r->srv;
+	struct conn *c = r->conn;
+
+	if (c) {
+		c->refs--;
+		if (len && len <= MSG_MAX && !c->closing) {
+			s->wscratch[0] = (uint8_t)(len >> 8);
+			s->wscratch[1] = (uint8_t)len;
+			memcpy(s->wscratch + 2, msg, len);
+			if (conn_send(c, s->wscratch, len + 2) < 0)
+				conn_close(c);
+		}
+		if (c->closing && c->refs == 0 && c->open == 0) {
+			c->open = 1;       /* both handles already closed: free now */
+			conn_closed((uv_handle_t *)&c->h);
+		}
+	} else if (len && !s->closing) {
+		uv_buf_t b = uv_buf_init((char *)msg, (unsigned)len);
+
+		if (uv_udp_try_send(r->udp, &b, 1, (struct sockaddr *)&r->peer) < 0)
+			s->qctx.stats.dropped++;
+	}
+	free(r);
+	s->pending--;
+	server_maybe_free(s);
+}
+
+void server_close(struct server *s)
+{
+	s->closing = 1;
+	for (size_t i = 0; i < s->nls; i++)
+		close_listener(&s->ls[i]);
+	while (s->head)
+		conn_close(s->head);
+	server_maybe_free(s);
+}

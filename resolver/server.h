@@ -1,0 +1,51 @@
+/* server.h - the resolver's sockets: UDP and TCP listeners on a libuv loop.
+ *
+ * UDP datagrams are answered synchronously from one receive buffer and sent
+ * with uv_udp_try_send, so a query costs no allocation. TCP connections
+ * (RFC 7766) read length-prefixed messages into a bounded per-connection
+ * buffer, answer them in order (pipelining), and queue answers in a bounded
+ * output buffer; while it is full the connection is not read (back-pressure).
+ * Idle connections are closed after tcp_idle_timeout, and beyond
+ * tcp_max_connections a new connection closes the oldest idle one.
+ *
+ * Queries are answered from the view set by server_set_view(); the server
+ * never owns the view. */
+#ifndef MESHDNS_SERVER_H
+#define MESHDNS_SERVER_H
+
+#include <uv.h>
+#include "config.h"
+#include "query.h"
+#include "view.h"
+
+struct server;
+
+/* Binds every listen address of cfg (UDP and TCP on the same port; port 0
+ * picks one). On failure returns a negative code and writes a message that
+ * says why (port in use, privileges for ports below 1024) into errbuf. */
+int server_new(struct server **out, uv_loop_t *loop, const struct config *cfg,
+	       char *errbuf, size_t errlen);
+/* Applies the limits of a reloaded config (listen addresses are kept). */
+void server_set_limits(struct server *s, const struct config *cfg);
+void server_set_view(struct server *s, const struct view *v);
+/* " listen=IP:PORT" for every bound address, into out. */
+void server_describe(const struct server *s, char *out, size_t outlen);
+const struct query_stats *server_stats(const struct server *s);
+size_t server_tcp_connections(const struct server *s);
+/* UPDATE messages (opcode 5) are not answered by the query path: they go to
+ * cb with a pending request, and whoever handles them answers later with
+ * server_reply() (after the journal made the change durable). Without a
+ * callback they get NOTIMP. */
+struct server_req;
+typedef void (*server_update_cb)(void *arg, struct server_req *req,
+				 const uint8_t *msg, size_t len);
+void server_set_update_cb(struct server *s, server_update_cb cb, void *arg);
+/* Sends msg (len bytes, copied) to the client of req and frees req; a client
+ * that has gone away is skipped. len 0 frees req without sending. */
+void server_reply(struct server_req *req, const uint8_t *msg, size_t len);
+
+/* Stops listening and closes every connection; frees s when all handles are
+ * closed (uv_run must go on). */
+void server_close(struct server *s);
+
+#endif
