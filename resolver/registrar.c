@@ -1,0 +1,316 @@
+/* registrar.c - UPDATE handling, group commit and lease expiry (registrar.h).
+ *
+ * Pending answers wait in two lists: `waiting` (appended, no sync started
+ * since) and `syncing` (covered by the sync in flight). When a sync ends,
+ * its answers go out (or SERVFAIL, if it failed) and, if more updates came
+ * meanwhile, the next sync starts at once. Compaction runs between syncs,
+ * when the journal holds many more records than there are live instances. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "err.h"
+#include "journal.h"
+#include "log.h"
+#include "registrar.h"
+#include "update.h"
+
+#define COMPACT_MIN_RECORDS 10000
+
+struct answer {
+	struct answer *next;
+	struct server_req *req;
+	size_t len;
+	uint8_t msg[];
+};
+
+struct registrar {
+	uv_loop_t *loop;
+	struct registry *reg;
+	struct journal *j;
+	registrar_changed_cb changed;
+	void *arg;
+	uv_timer_t expiry;
+	uv_work_t work;
+	int sync_rc, syncing_now, closing, open;
+	struct answer *waiting, *syncing;
+	struct update_plan plan;
+	uint8_t out[65535];
+};
+
+static uint64_t unix_now(void)
+{
+	return (uint64_t)time(NULL);
+}
+
+static uint64_t mono_ms(void)
+{
+	return uv_hrtime() / 1000000u;
+}
+
+static int replay_one(void *arg, const struct jrec *rec)
+{
+	struct registrar *r = arg;
+	int rc = registry_apply(r->reg, rec, 0);
+
+	if (rc == ERR_NOTFOUND || rc == ERR_EXISTS) {
+		log_warn("journal", "skipping %s.%s: its service is no longer configured, or the id"
+			 " is now declared in the config", rec->id, rec->svc);
+		return 0;
+	}
+	return rc;
+}
+
+static void expiry_due(uv_timer_t *t);
+
+static void arm_expiry(struct registrar *r)
+{
+	uint64_t next = registry_next_expiry(r->reg), now = unix_now();
+
+	if (r->closing)
+		return;
+	if (!next) {
+		uv_timer_stop(&r->expiry);
+		return;
+	}
+	uv_timer_start(&r->expiry, expiry_due, next > now ? (next - now) * 1000 : 0, 0);
+}
+
+static void kick_sync(struct registrar *r);
+
+static void expiry_due(uv_timer_t *t)
+{
+	struct registrar *r = t->data;
+	struct jrec gone[64];
+	size_t n;
+
+	while ((n = registry_expire(r->reg, unix_now(), gone, 64)) > 0) {
+		for (size_t i = 0; i < n; i++)
+			log_info("registry", "lease of %s.%s ended: removed", gone[i].id, gone[i].svc);
+		if (r->j && journal_append(r->j, gone, n) < 0)
+			log_err("journal", "cannot record %zu lease expiries; they will be found"
+				" expired again after a restart", n);
+		if (n < 64)
+			break;
+	}
+	r->changed(r->arg);
+	kick_sync(r);
+	arm_expiry(r);
+}
+
+int registrar_new(struct registrar **out, uv_loop_t *loop, const char *state_dir,
+		  int recover, struct registry *reg, registrar_changed_cb cb, void *arg,
+		  char *errbuf, size_t errlen)
+{
+	struct registrar *r = calloc(1, sizeof(*r));
+	int rc;
+
+	*out = NULL;
+	if (!r)
+		return -ENOMEM;
+	r->loop = loop;
+	r->reg = reg;
+	r->changed = cb;
+	r->arg = arg;
+	rc = journal_open(&r->j, state_dir, recover, replay_one, r, errbuf, errlen);
+	if (rc < 0) {
+		free(r);
+		return rc;
+	}
+	if ((rc = uv_timer_init(loop, &r->expiry)) < 0) {
+		journal_close(r->j);
+		free(r);
+		return rc;
+	}
+	r->expiry.data = r;
+	r->open = 1;
+	log_info("journal", "replayed dir=%s records=%llu", state_dir,
+		 (unsigned long long)journal_records(r->j));
+	arm_expiry(r);
+	*out = r;
+	return 0;
+}
+
+void registrar_set_registry(struct registrar *r, struct registry *reg)
+{
+	r->reg = reg;
+	arm_expiry(r);
+}
+
+static void reply(struct answer *a)
+{
+	server_reply(a->req, a->msg, a->len);
+	free(a);
+}
+
+static void sync_work(uv_work_t *w)
+{
+	struct registrar *r = w->data;
+
+	r->sync_rc = journal_sync(r->j);
+}
+
+/* Rewrites the journal as a snapshot of the live UPDATE instances. */
+static void maybe_compact(struct registrar *r)
+{
+	uint8_t buf[1024];
+	struct jrec rec;
+	uint64_t live = 0;
+	int rc;
+
+	for (size_t i = 0; i < r->reg->nns; i++)
+		for (size_t s = 0; s < r->reg->ns[i].nservices; s++)
+			live += r->reg->ns[i].services[s].n;
+	if (journal_records(r->j) < COMPACT_MIN_RECORDS || journal_records(r->j) < 4 * live)
+		return;
+	if ((rc = journal_compact_begin(r->j)) < 0)
+		goto fail;
+	for (size_t i = 0; i < r->reg->nns; i++)
+		for (size_t s = 0; s < r->reg->ns[i].nservices; s++)
+			for (size_t k = 0; k < r->reg->ns[i].services[s].n; k++) {
+				const struct instance *in = r->reg->ns[i].services[s].inst[k];
+
+				if (in->origin != ORIGIN_UPDATE)
+					continue;
+				if (registry_to_jrec(in, &rec, buf, sizeof(buf)) < 0 ||
+				    (rc = journal_compact_add(r->j, &rec)) < 0) {
+					journal_compact_abort(r->j);
+					goto fail;
+				}
+			}
+	if ((rc = journal_compact_commit(r->j)) < 0)
+		goto fail;
+	log_info("journal", "compacted live=%llu", (unsigned long long)live);
+	return;
+fail:
+	log_warn("journal", "compaction failed (%s); the journal keeps growing", err_str(rc));
+}
+
+static void sync_done(uv_work_t *w, int status)
+{
+	struct registrar *r = w->data;
+	struct answer *a = r->syncing, *next;
+	int ok = status == 0 && r->sync_rc == 0;
+
+	r->syncing = NULL;
+	r->syncing_now = 0;
+	if (!ok)
+		log_err("journal", "fdatasync failed: %s; those updates are answered SERVFAIL",
+			err_str(status ? status : r->sync_rc));
+	for (; a; a = next) {
+		next = a->next;
+		if (!ok && a->len >= 4)
+			a->msg[3] = (uint8_t)((a->msg[3] & 0xF0) | 2); /* SERVFAIL */
+		reply(a);
+	}
+	if (!r->waiting && !r->closing)
+		maybe_compact(r);
+	kick_sync(r);
+	if (r->closing && !r->syncing_now)
+		registrar_close(r);
+}
+
+static void kick_sync(struct registrar *r)
+{
+	if (r->syncing_now || (!r->waiting && journal_size(r->j) == 0))
+		return;
+	if (!r->waiting)
+		return;
+	r->syncing = r->waiting;
+	r->waiting = NULL;
+	r->syncing_now = 1;
+	r->work.data = r;
+	if (uv_queue_work(r->loop, &r->work, sync_work, sync_done) < 0) {
+		/* No thread pool: sync here, on the loop. */
+		sync_work(&r->work);
+		sync_done(&r->work, 0);
+	}
+}
+
+static void hold(struct registrar *r, struct server_req *req, const uint8_t *msg, size_t len)
+{
+	struct answer *a = malloc(sizeof(*a) + len), **tail = &r->waiting;
+
+	if (!a) {
+		server_reply(req, NULL, 0);
+		return;
+	}
+	a->next = NULL;
+	a->req = req;
+	a->len = len;
+	memcpy(a->msg, msg, len);
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = a;
+}
+
+void registrar_on_update(void *arg, struct server_req *req, const uint8_t *msg, size_t len)
+{
+	struct registrar *r = arg;
+	struct update_plan *p = &r->plan;
+	uint64_t now = unix_now();
+	size_t n;
+	int rc, applied = 0;
+
+	if (r->closing || update_plan(r->reg, msg, len, now, p) < 0) {
+		server_reply(req, NULL, 0);
+		return;
+	}
+	if (p->rcode == 0 && p->nchanges) {
+		rc = journal_append(r->j, p->changes, p->nchanges);
+		if (rc < 0) {
+			log_err("journal", "cannot append (%s): update refused with SERVFAIL",
+				err_str(rc));
+			p->rcode = 2;
+		} else {
+			for (size_t i = 0; i < p->nchanges; i++)
+				if (registry_apply(r->reg, &p->changes[i], mono_ms()) < 0)
+					log_err("registry", "journaled change to %s.%s did not apply",
+						p->changes[i].id, p->changes[i].svc);
+			applied = 1;
+		}
+	}
+	if (p->rcode)
+		log_info("update", "refused rcode=%d why=\"%s\"", p->rcode, p->why ? p->why : "");
+	n = update_answer(p, msg, len, now, r->out, sizeof(r->out));
+	if (!applied) {
+		server_reply(req, r->out, n);
+		return;
+	}
+	log_info("update", "accepted changes=%zu lease=%u", p->nchanges, p->lease);
+	r->changed(r->arg);
+	arm_expiry(r);
+	hold(r, req, r->out, n);
+	kick_sync(r);
+}
+
+static void expiry_closed(uv_handle_t *h)
+{
+	struct registrar *r = h->data;
+
+	journal_close(r->j);
+	free(r);
+}
+
+void registrar_close(struct registrar *r)
+{
+	r->closing = 1;
+	if (r->syncing_now)
+		return; /* sync_done calls us again */
+	if (r->waiting) {
+		/* Appended but never synced: make them durable before answering. */
+		int ok = journal_sync(r->j) == 0;
+
+		for (struct answer *a = r->waiting, *next; a; a = next) {
+			next = a->next;
+			if (!ok && a->len >= 4)
+				a->msg[3] = (uint8_t)((a->msg[3] & 0xF0) | 2);
+			reply(a);
+		}
+		r->waiting = NULL;
+	}
+	if (r->open) {
+		r->open = 0;
+		uv_close((uv_handle_t *)&r->expiry, expiry_closed);
+	}
+}

@@ -1,0 +1,34 @@
+/* registrar.h - registrations on the event loop: UPDATE in, journal, group
+ * commit, answer out; and lease expiry.
+ *
+ * An UPDATE is planned (update.c), appended to the journal, applied to the
+ * registry and published at once, but its answer is held until an fdatasync
+ * that started after the append has finished: one sync, run on libuv's
+ * thread pool, covers every update that arrived while the previous one ran
+ * (group commit). If the journal cannot be written, the update is not
+ * applied and gets SERVFAIL; queries go on being answered. */
+#ifndef MESHDNS_REGISTRAR_H
+#define MESHDNS_REGISTRAR_H
+
+#include <uv.h>
+#include "registry.h"
+#include "server.h"
+
+struct registrar;
+
+/* Called after the registry changed, to publish a new view. */
+typedef void (*registrar_changed_cb)(void *arg);
+
+/* Opens the journal under state_dir and replays it into reg. */
+int registrar_new(struct registrar **out, uv_loop_t *loop, const char *state_dir,
+		  int recover, struct registry *reg, registrar_changed_cb cb, void *arg,
+		  char *errbuf, size_t errlen);
+/* After a reload: the registry that updates now go to. */
+void registrar_set_registry(struct registrar *r, struct registry *reg);
+/* The server's UPDATE callback (server_update_cb); arg is the registrar. */
+void registrar_on_update(void *arg, struct server_req *req, const uint8_t *msg, size_t len);
+/* Answers what is pending (after the last sync), then frees r once its
+ * handles closed (uv_run must go on). */
+void registrar_close(struct registrar *r);
+
+#endif

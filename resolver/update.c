@@ -1,0 +1,857 @@
+/* update.c - planning a DNS UPDATE against the registry (see update.h).
+ *
+ * The order of checks is RFC 2136 3 and RFC 8945 5.2: parse (FORMERR), TSIG
+ * (REFUSED when missing; NOTAUTH with BADKEY, BADSIG or BADTIME), zone
+ * section (NOTAUTH for a zone we do not serve), prerequisites (3.2), then the
+ * update section (3.4), which is first checked whole and only then turned
+ * into journal records, so a message changes everything it asks or nothing.
+ *
+ * Each instance a message touches gets a pending state that starts from the
+ * registered instance; a message that adds an address for an instance, or
+ * deletes it first, registers it afresh (a second registration with the same
+ * id replaces the first). */
+#include <ldns/ldns.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include "err.h"
+#include "update.h"
+#include "wire.h"
+
+enum { RC_FORMERR = 1, RC_SERVFAIL = 2, RC_NXDOMAIN = 3, RC_NOTIMP = 4, RC_REFUSED = 5,
+       RC_YXDOMAIN = 6, RC_YXRRSET = 7, RC_NXRRSET = 8, RC_NOTAUTH = 9, RC_NOTZONE = 10 };
+enum { OPT_UPDATE_LEASE = 2 };
+
+/* What a name inside a namespace is, for the update layout. */
+enum name_kind { NK_OTHER, NK_APEX, NK_SERVICE, NK_SRV, NK_INSTANCE };
+
+struct pending {
+	struct service *svc;
+	char id[64];
+	int deleted;        /* ends deleted (or was never there) */
+	int touched;        /* any change at all */
+	int txt_seen;       /* a TXT add replaced the old strings */
+	int existed;
+	struct jrec r;
+	uint8_t *attrs;     /* plan storage for r.attrs */
+	size_t attrs_cap;
+};
+
+struct ctx {
+	const struct registry *reg;
+	struct update_plan *plan;
+	struct ns *ns;
+	struct pending pend[UPDATE_MAX_CHANGES];
+	size_t npend;
+};
+
+static int refuse(struct update_plan *p, int rcode, const char *fmt, const char *arg)
+{
+	char shortarg[80]; /* names are cut so the whole sentence fits the EDE text */
+
+	snprintf(shortarg, sizeof(shortarg), "%.79s", arg ? arg : "");
+	p->rcode = rcode;
+	snprintf(p->why_buf, sizeof(p->why_buf), fmt, shortarg);
+	p->why = p->why_buf;
+	return -1;
+}
+
+/* ---- names ---- */
+
+struct owner {
+	uint8_t wire[WIRE_NAME_MAX];
+	size_t len;
+	enum name_kind kind;
+	struct service *svc;
+	char id[64];
+	char text[WIRE_NAME_TEXT_MAX];
+};
+
+static int owner_of(struct ctx *c, const ldns_rdf *rdf, struct owner *o)
+{
+	const struct ns *ns = c->ns;
+	size_t nl = ns->cfg->wire_len, p;
+	uint8_t svcname[WIRE_NAME_MAX];
+
+	memset(o, 0, sizeof(*o));
+	if (ldns_rdf_get_type(rdf) != LDNS_RDF_TYPE_DNAME || ldns_rdf_size(rdf) > WIRE_NAME_MAX)
+		return -1;
+	o->len = ldns_rdf_size(rdf);
+	memcpy(o->wire, ldns_rdf_data(rdf), o->len);
+	wire_name_lower(o->wire);
+	wire_name_to_text(o->wire, o->text, sizeof(o->text));
+	if (!wire_name_in(o->wire, ns->cfg->wire))
+		return -1;
+	if (o->len == nl) {
+		o->kind = NK_APEX;
+		return 0;
+	}
+	p = 1 + (size_t)o->wire[0];
+	if (o->len - p == nl) {                 /* svc.ns */
+		o->svc = registry_find_service(c->reg, o->wire, o->len);
+		o->kind = o->svc ? NK_SERVICE : NK_OTHER;
+		return 0;
+	}
+	if (o->len - p - 1 - o->wire[p] != nl)  /* deeper than two labels */
+		return 0;
+	if (o->wire[0] > 1 && o->wire[1] == '_' && o->wire[p] == 4 &&
+	    memcmp(o->wire + p + 1, "_tcp", 4) == 0) {      /* _svc._tcp.ns */
+		svcname[0] = (uint8_t)(o->wire[0] - 1);
+		memcpy(svcname + 1, o->wire + 2, svcname[0]);
+		memcpy(svcname + 1 + svcname[0], ns->cfg->wire, nl);
+		o->svc = registry_find_service(c->reg, svcname, 1 + svcname[0] + nl);
+		o->kind = o->svc ? NK_SRV : NK_OTHER;
+		return 0;
+	}
+	o->svc = registry_find_service(c->reg, o->wire + p, o->len - p);   /* id.svc.ns */
+	if (o->svc) {
+		o->kind = NK_INSTANCE;
+		memcpy(o->id, o->wire + 1, o->wire[0]);
+		o->id[o->wire[0]] = '\0';
+	}
+	return 0;
+}
+
+/* ---- pending instances ---- */
+
+static struct pending *pend_get(struct ctx *c, struct service *svc, const char *id)
+{
+	struct update_plan *p = c->plan;
+	struct pending *pd;
+	struct instance *in;
+
+	for (size_t i = 0; i < c->npend; i++)
+		if (c->pend[i].svc == svc && strcasecmp(c->pend[i].id, id) == 0)
+			return &c->pend[i];
+	if (c->npend == UPDATE_MAX_CHANGES) {
+		refuse(p, RC_REFUSED, "one UPDATE may change at most 64 instances%s", NULL);
+		return NULL;
+	}
+	in = registry_find_instance(svc, id);
+	if (in && in->origin == ORIGIN_CONFIG) {
+		refuse(p, RC_REFUSED, "instance %s is declared in the configuration and cannot be"
+		       " changed by UPDATE", id);
+		return NULL;
+	}
+	pd = &c->pend[c->npend];
+	memset(pd, 0, sizeof(*pd));
+	pd->svc = svc;
+	snprintf(pd->id, sizeof(pd->id), "%s", id);
+	pd->attrs = p->attrs[c->npend];
+	pd->attrs_cap = sizeof(p->attrs[c->npend]);
+	c->npend++;
+	pd->existed = in != NULL;
+	pd->deleted = !in;
+	if (in) {
+		if (registry_to_jrec(in, &pd->r, pd->attrs, pd->attrs_cap) < 0)
+			pd->r.attrs_len = 0;
+	} else {
+		pd->r.weight = 100;
+	}
+	return pd;
+}
+
+static void pend_fresh(struct pending *pd)
+{
+	memset(&pd->r, 0, sizeof(pd->r));
+	pd->r.weight = 100;
+	pd->deleted = 1;
+	pd->txt_seen = 0;
+}
+
+/* ---- the update section ---- */
+
+static int add_txt(struct ctx *c, struct pending *pd, const ldns_rr *rr)
+{
+	if (!pd->txt_seen) {
+		pd->r.attrs_len = 0;
+		pd->r.health = HEALTH_HEALTHY;
+		pd->txt_seen = 1;
+	}
+	for (size_t i = 0; i < ldns_rr_rd_count(rr); i++) {
+		const ldns_rdf *f = ldns_rr_rdf(rr, i);
+		const uint8_t *d = ldns_rdf_data(f);
+		size_t l = ldns_rdf_size(f) ? d[0] : 0;
+		const char *s = (const char *)d + 1, *eq = memchr(s, '=', l);
+
+		if (!l || !eq || eq == s)
+			return refuse(c->plan, RC_REFUSED, "TXT strings must be key=value (%s)", pd->id);
+		if ((size_t)(eq - s) == 6 && strncasecmp(s, "health", 6) == 0) {
+			int h = registry_health_parse(eq + 1, l - 7);
+
+			if (h < 0)
+				return refuse(c->plan, RC_REFUSED, "health= must be healthy, unhealthy"
+					      " or warning (%s)", pd->id);
+			pd->r.health = (uint8_t)h;
+			continue;
+		}
+		if (pd->r.attrs_len + 1 + l > pd->attrs_cap)
+			return refuse(c->plan, RC_REFUSED, "attributes of %s exceed 512 bytes", pd->id);
+		pd->attrs[pd->r.attrs_len] = (uint8_t)l;
+		memcpy(pd->attrs + pd->r.attrs_len + 1, s, l);
+		pd->r.attrs_len = (uint16_t)(pd->r.attrs_len + 1 + l);
+	}
+	return 0;
+}
+
+/* An SRV at svc.ns names its instance by target: <id>.<svc>.<ns>. */
+static struct pending *srv_target(struct ctx *c, const struct owner *o, const ldns_rr *rr)
+{
+	struct owner t;
+
+	if (ldns_rr_rd_count(rr) != 4 || owner_of(c, ldns_rr_rdf(rr, 3), &t) < 0 ||
+	    t.kind != NK_INSTANCE || t.svc != o->svc) {
+		refuse(c->plan, RC_REFUSED, "an SRV at %s must point to <id>.%s", o->svc->name);
+		return NULL;
+	}
+	return pend_get(c, o->svc, t.id);
+}
+
+static int add_rr(struct ctx *c, const struct owner *o, const ldns_rr *rr, int fresh)
+{
+	ldns_rr_type type = ldns_rr_get_type(rr);
+	struct pending *pd;
+
+	if (o->kind == NK_INSTANCE && (type == LDNS_RR_TYPE_A || type == LDNS_RR_TYPE_AAAA ||
+				       type == LDNS_RR_TYPE_TXT)) {
+		if (!(pd = pend_get(c, o->svc, o->id)))
+			return -1;
+		if (fresh && !pd->touched)
+			pend_fresh(pd);
+		pd->touched = 1;
+		pd->deleted = 0;
+		if (type == LDNS_RR_TYPE_TXT)
+			return add_txt(c, pd, rr);
+		if (ldns_rr_rd_count(rr) != 1)
+			return refuse(c->plan, RC_FORMERR, "bad address record%s", NULL);
+		if (type == LDNS_RR_TYPE_A) {
+			pd->r.has4 = 1;
+			memcpy(pd->r.addr4, ldns_rdf_data(ldns_rr_rdf(rr, 0)), 4);
+		} else {
+			pd->r.has6 = 1;
+			memcpy(pd->r.addr6, ldns_rdf_data(ldns_rr_rdf(rr, 0)), 16);
+		}
+		return 0;
+	}
+	if ((o->kind == NK_SERVICE || o->kind == NK_SRV) && type == LDNS_RR_TYPE_SRV) {
+		if (!(pd = srv_target(c, o, rr)))
+			return -1;
+		pd->touched = 1;
+		pd->r.weight = ldns_rdf2native_int16(ldns_rr_rdf(rr, 1));
+		pd->r.port = ldns_rdf2native_int16(ldns_rr_rdf(rr, 2));
+		return 0;
+	}
+	return refuse(c->plan, RC_REFUSED, "%s: only A, AAAA and TXT at <id>.<service> and SRV at"
+		      " <service> can be updated", o->text);
+}
+
+static void delete_instance(struct ctx *c, struct pending *pd)
+{
+	(void)c;
+	pend_fresh(pd);
+	pd->touched = 1;
+}
+
+static int delete_rr(struct ctx *c, const struct owner *o, const ldns_rr *rr, int whole)
+{
+	ldns_rr_type type = ldns_rr_get_type(rr);
+	struct pending *pd;
+
+	if (o->kind == NK_INSTANCE) {
+		if (!(pd = pend_get(c, o->svc, o->id)))
+			return -1;
+		pd->touched = 1;
+		if (type == LDNS_RR_TYPE_ANY)
+			delete_instance(c, pd);
+		else if (type == LDNS_RR_TYPE_A)
+			pd->r.has4 = 0;
+		else if (type == LDNS_RR_TYPE_AAAA)
+			pd->r.has6 = 0;
+		else if (type == LDNS_RR_TYPE_TXT)
+			pd->r.attrs_len = 0, pd->r.health = HEALTH_HEALTHY;
+		if (!pd->r.has4 && !pd->r.has6)
+			delete_instance(c, pd); /* an instance without an address is gone */
+		return 0;
+	}
+	if ((o->kind == NK_SERVICE || o->kind == NK_SRV) &&
+	    (type == LDNS_RR_TYPE_SRV || type == LDNS_RR_TYPE_ANY)) {
+		if (!whole) {
+			if (!(pd = srv_target(c, o, rr)))
+				return -1;
+			delete_instance(c, pd);
+			return 0;
+		}
+		/* Every UPDATE instance of the service goes. */
+		for (size_t i = 0; i < o->svc->n; i++)
+			if (o->svc->inst[i]->origin == ORIGIN_UPDATE) {
+				if (!(pd = pend_get(c, o->svc, o->svc->inst[i]->id)))
+					return -1;
+				delete_instance(c, pd);
+			}
+		return 0;
+	}
+	return refuse(c->plan, RC_REFUSED, "%s: nothing here can be deleted by UPDATE", o->text);
+}
+
+/* 1 if this message adds an address for the instance at o (a registration). */
+static int registers(const ldns_rr_list *ups, const struct owner *o)
+{
+	for (size_t i = 0; i < ldns_rr_list_rr_count(ups); i++) {
+		const ldns_rr *rr = ldns_rr_list_rr(ups, i);
+		ldns_rr_type t = ldns_rr_get_type(rr);
+		const ldns_rdf *ow = ldns_rr_owner(rr);
+
+		if (ldns_rr_get_class(rr) == LDNS_RR_CLASS_IN &&
+		    (t == LDNS_RR_TYPE_A || t == LDNS_RR_TYPE_AAAA) &&
+		    ldns_rdf_size(ow) == o->len &&
+		    wire_name_eq(ldns_rdf_data(ow), o->wire))
+			return 1;
+	}
+	return 0;
+}
+
+static int check_scope(struct ctx *c, const struct service *svc)
+{
+	const struct cfg_key *k = c->plan->key;
+	char name[WIRE_NAME_TEXT_MAX];
+
+	wire_name_to_text(svc->wire, name, sizeof(name));
+	for (size_t i = 0; i < k->nallow; i++) {
+		uint8_t w[WIRE_NAME_MAX];
+		int len = wire_name_from_text(k->allow[i], w);
+
+		if (len > 0 && wire_name_eq(w, svc->wire))
+			return 0;
+	}
+	snprintf(c->plan->why_buf, sizeof(c->plan->why_buf), "key %.60s may not change %.79s",
+		 k->name, name);
+	c->plan->why = c->plan->why_buf;
+	c->plan->rcode = RC_REFUSED;
+	return -1;
+}
+
+static int update_section(struct ctx *c, const ldns_rr_list *ups)
+{
+	for (size_t i = 0; i < ldns_rr_list_rr_count(ups); i++) {
+		const ldns_rr *rr = ldns_rr_list_rr(ups, i);
+		ldns_rr_class cls = ldns_rr_get_class(rr);
+		struct owner o;
+		int rc;
+
+		if (owner_of(c, ldns_rr_owner(rr), &o) < 0)
+			return refuse(c->plan, RC_NOTZONE, "%s is outside the zone", o.text);
+		if (o.svc && check_scope(c, o.svc) < 0)
+			return -1;
+		if (cls == LDNS_RR_CLASS_IN)
+			rc = add_rr(c, &o, rr, registers(ups, &o));
+		else if (cls == LDNS_RR_CLASS_ANY && ldns_rr_ttl(rr) == 0 && ldns_rr_rd_count(rr) == 0)
+			rc = delete_rr(c, &o, rr, 1);
+		else if (cls == LDNS_RR_CLASS_NONE && ldns_rr_ttl(rr) == 0)
+			rc = delete_rr(c, &o, rr, 0);
+		else
+			return refuse(c->plan, RC_FORMERR, "bad class or TTL in the update section%s", NULL);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Turns pending states into journal records. */
+static int finish_changes(struct ctx *c, uint64_t now)
+{
+	struct update_plan *p = c->plan;
+
+	p->nchanges = 0;
+	for (size_t i = 0; i < c->npend; i++) {
+		struct pending *pd = &c->pend[i];
+		struct jrec *r = &p->changes[p->nchanges];
+
+		if (!pd->touched || (pd->deleted && !pd->existed))
+			continue;
+		if (!pd->deleted && !pd->r.has4 && !pd->r.has6)
+			return refuse(p, RC_REFUSED, "instance %s has no A or AAAA record", pd->id);
+		*r = pd->r;
+		r->op = pd->deleted ? JOURNAL_DEL : JOURNAL_PUT;
+		memcpy(r->ns, c->ns->cfg->wire, c->ns->cfg->wire_len);
+		r->ns_len = c->ns->cfg->wire_len;
+		snprintf(r->svc, sizeof(r->svc), "%s", pd->svc->name);
+		snprintf(r->id, sizeof(r->id), "%s", pd->id);
+		r->origin = ORIGIN_UPDATE;
+		r->attrs = pd->attrs;
+		r->lease_expiry = p->lease ? now + p->lease : 0;
+		p->nchanges++;
+	}
+	return 0;
+}
+
+/* ---- prerequisites (RFC 2136 3.2) ---- */
+
+static ldns_rr *rr_from(const uint8_t *owner, size_t olen, uint16_t type,
+			const uint8_t *rdata, size_t rdlen)
+{
+	uint8_t buf[WIRE_NAME_MAX + 10 + 1024];
+	size_t pos = 0;
+	ldns_rr *rr = NULL;
+
+	if (olen + 10 + rdlen > sizeof(buf))
+		return NULL;
+	memcpy(buf, owner, olen);
+	buf[olen] = (uint8_t)(type >> 8), buf[olen + 1] = (uint8_t)type;
+	buf[olen + 2] = 0, buf[olen + 3] = 1;
+	memset(buf + olen + 4, 0, 4);
+	buf[olen + 8] = (uint8_t)(rdlen >> 8), buf[olen + 9] = (uint8_t)rdlen;
+	memcpy(buf + olen + 10, rdata, rdlen);
+	if (ldns_wire2rr(&rr, buf, olen + 10 + rdlen, &pos, LDNS_SECTION_ANSWER) != LDNS_STATUS_OK)
+		return NULL;
+	return rr;
+}
+
+static void push(ldns_rr_list *l, ldns_rr *rr)
+{
+	if (rr && !ldns_rr_list_push_rr(l, rr))
+		ldns_rr_free(rr);
+}
+
+static void render_instance(const struct owner *o, const struct instance *in,
+			    ldns_rr_type type, ldns_rr_list *l)
+{
+	uint8_t txt[1024];
+	size_t t = 0;
+	const char *h = registry_health_str(in->health);
+
+	if (in->has4 && (type == LDNS_RR_TYPE_ANY || type == LDNS_RR_TYPE_A))
+		push(l, rr_from(o->wire, o->len, LDNS_RR_TYPE_A, in->addr4, 4));
+	if (in->has6 && (type == LDNS_RR_TYPE_ANY || type == LDNS_RR_TYPE_AAAA))
+		push(l, rr_from(o->wire, o->len, LDNS_RR_TYPE_AAAA, in->addr6, 16));
+	if (type != LDNS_RR_TYPE_ANY && type != LDNS_RR_TYPE_TXT)
+		return;
+	for (size_t i = 0; i < in->nattrs; i++) {
+		size_t n = strlen(in->attrs[i]);
+
+		if (n > 255 || t + 1 + n > sizeof(txt) - 32)
+			break;
+		txt[t++] = (uint8_t)n;
+		memcpy(txt + t, in->attrs[i], n);
+		t += n;
+	}
+	txt[t++] = (uint8_t)(7 + strlen(h));
+	memcpy(txt + t, "health=", 7);
+	memcpy(txt + t + 7, h, strlen(h));
+	t += 7 + strlen(h);
+	push(l, rr_from(o->wire, o->len, LDNS_RR_TYPE_TXT, txt, t));
+}
+
+/* The records the server would serve at o of type (ANY: all types). */
+static ldns_rr_list *render(const struct ctx *c, const struct owner *o, ldns_rr_type type)
+{
+	ldns_rr_list *l = ldns_rr_list_new();
+	const struct zone *z = c->ns->zone;
+
+	if (!l)
+		return NULL;
+	for (size_t i = 0; z && i < z->n; i++)
+		if (z->rrs[i].owner_len == o->len && !memcmp(z->rrs[i].owner, o->wire, o->len) &&
+		    (type == LDNS_RR_TYPE_ANY || z->rrs[i].type == type))
+			push(l, rr_from(o->wire, o->len, z->rrs[i].type, z->rrs[i].rdata, z->rrs[i].rdlen));
+	if (o->kind == NK_INSTANCE) {
+		const struct instance *in = registry_find_instance(o->svc, o->id);
+
+		if (in)
+			render_instance(o, in, type, l);
+	} else if ((o->kind == NK_SERVICE || o->kind == NK_SRV) &&
+		   (type == LDNS_RR_TYPE_ANY || type == LDNS_RR_TYPE_SRV)) {
+		for (size_t i = 0; i < o->svc->n; i++) {
+			const struct instance *in = o->svc->inst[i];
+			uint8_t rd[6 + WIRE_NAME_MAX];
+			size_t il = strlen(in->id);
+
+			if (6 + 1 + il + o->svc->wire_len > sizeof(rd))
+				continue;
+			rd[0] = 0, rd[1] = 0;
+			rd[2] = (uint8_t)(in->weight >> 8), rd[3] = (uint8_t)in->weight;
+			rd[4] = (uint8_t)(in->port >> 8), rd[5] = (uint8_t)in->port;
+			rd[6] = (uint8_t)il;
+			memcpy(rd + 7, in->id, il);
+			memcpy(rd + 7 + il, o->svc->wire, o->svc->wire_len);
+			push(l, rr_from(o->wire, o->len, LDNS_RR_TYPE_SRV, rd, 7 + il + o->svc->wire_len));
+		}
+	}
+	return l;
+}
+
+static int name_in_use(const struct ctx *c, const struct owner *o)
+{
+	ldns_rr_list *l;
+	int used;
+
+	if (o->kind == NK_APEX || o->kind == NK_SERVICE || o->kind == NK_SRV)
+		return 1;
+	l = render(c, o, LDNS_RR_TYPE_ANY);
+	used = l && ldns_rr_list_rr_count(l) > 0;
+	ldns_rr_list_deep_free(l);
+	return used;
+}
+
+static int rdata_eq(const ldns_rr *a, const ldns_rr *b)
+{
+	if (ldns_rr_get_type(a) != ldns_rr_get_type(b) || ldns_rr_rd_count(a) != ldns_rr_rd_count(b))
+		return 0;
+	for (size_t i = 0; i < ldns_rr_rd_count(a); i++)
+		if (ldns_rdf_compare(ldns_rr_rdf(a, i), ldns_rr_rdf(b, i)) != 0)
+			return 0;
+	return 1;
+}
+
+/* Value-dependent: the RRset at (owner, type) equals the set of prerequisite
+ * records with that owner and type (RFC 2136 3.2.3). */
+static int rrset_equals(const struct ctx *c, const struct owner *o, const ldns_rr_list *pre,
+			ldns_rr_type type)
+{
+	ldns_rr_list *have = render(c, o, type);
+	size_t want = 0, n;
+	int ok = have != NULL;
+
+	for (size_t i = 0; ok && i < ldns_rr_list_rr_count(pre); i++) {
+		const ldns_rr *p = ldns_rr_list_rr(pre, i);
+		int found = 0;
+
+		if (ldns_rr_get_class(p) != LDNS_RR_CLASS_IN || ldns_rr_get_type(p) != type ||
+		    ldns_dname_compare(ldns_rr_owner(p), ldns_rr_owner(ldns_rr_list_rr(pre, i))) != 0)
+			continue;
+		if (ldns_rdf_size(ldns_rr_owner(p)) != o->len ||
+		    !wire_name_eq(ldns_rdf_data(ldns_rr_owner(p)), o->wire))
+			continue;
+		want++;
+		n = have ? ldns_rr_list_rr_count(have) : 0;
+		for (size_t k = 0; k < n && !found; k++)
+			found = rdata_eq(p, ldns_rr_list_rr(have, k));
+		ok = found;
+	}
+	if (ok && ldns_rr_list_rr_count(have) != want)
+		ok = 0;
+	ldns_rr_list_deep_free(have);
+	return ok;
+}
+
+static int prerequisites(struct ctx *c, const ldns_rr_list *pre)
+{
+	for (size_t i = 0; i < ldns_rr_list_rr_count(pre); i++) {
+		const ldns_rr *rr = ldns_rr_list_rr(pre, i);
+		ldns_rr_class cls = ldns_rr_get_class(rr);
+		ldns_rr_type type = ldns_rr_get_type(rr);
+		struct owner o;
+		ldns_rr_list *l;
+		int exists;
+
+		if (ldns_rr_ttl(rr) != 0)
+			return refuse(c->plan, RC_FORMERR, "prerequisite with a TTL%s", NULL);
+		if (owner_of(c, ldns_rr_owner(rr), &o) < 0)
+			return refuse(c->plan, RC_NOTZONE, "prerequisite %s is outside the zone", o.text);
+		if (cls == LDNS_RR_CLASS_IN) {
+			if (!rrset_equals(c, &o, pre, type))
+				return refuse(c->plan, RC_NXRRSET, "prerequisite RRset at %s differs", o.text);
+			continue;
+		}
+		if ((cls != LDNS_RR_CLASS_ANY && cls != LDNS_RR_CLASS_NONE) || ldns_rr_rd_count(rr))
+			return refuse(c->plan, RC_FORMERR, "bad prerequisite at %s", o.text);
+		if (type == LDNS_RR_TYPE_ANY) {
+			exists = name_in_use(c, &o);
+		} else {
+			l = render(c, &o, type);
+			exists = l && ldns_rr_list_rr_count(l) > 0;
+			ldns_rr_list_deep_free(l);
+		}
+		if (cls == LDNS_RR_CLASS_ANY && !exists)
+			return refuse(c->plan, type == LDNS_RR_TYPE_ANY ? RC_NXDOMAIN : RC_NXRRSET,
+				      "prerequisite: %s does not exist", o.text);
+		if (cls == LDNS_RR_CLASS_NONE && exists)
+			return refuse(c->plan, type == LDNS_RR_TYPE_ANY ? RC_YXDOMAIN : RC_YXRRSET,
+				      "prerequisite: %s exists", o.text);
+	}
+	return 0;
+}
+
+/* ---- TSIG (RFC 8945) ---- */
+
+static uint64_t tsig_time(const ldns_rr *t)
+{
+	const ldns_rdf *f = ldns_rr_rdf(t, 1);
+	const uint8_t *d = ldns_rdf_data(f);
+	uint64_t v = 0;
+
+	if (ldns_rdf_size(f) != 6)
+		return 0;
+	for (int i = 0; i < 6; i++)
+		v = v << 8 | d[i];
+	return v;
+}
+
+static const struct cfg_key *find_key(const struct config *cfg, const ldns_rdf *name)
+{
+	for (size_t i = 0; i < cfg->nkeys; i++) {
+		uint8_t w[WIRE_NAME_MAX];
+		int len = wire_name_from_text(cfg->keys[i].name, w);
+
+		if (len > 0 && (size_t)len == ldns_rdf_size(name) && wire_name_eq(w, ldns_rdf_data(name)))
+			return &cfg->keys[i];
+	}
+	return NULL;
+}
+
+static int verify_tsig(struct ctx *c, ldns_pkt *pkt, const uint8_t *req, size_t len, uint64_t now)
+{
+	struct update_plan *p = c->plan;
+	ldns_rr *t = ldns_pkt_tsig(pkt);
+	const struct cfg_key *key;
+	char keyname[WIRE_NAME_TEXT_MAX];
+	uint8_t alg[WIRE_NAME_MAX];
+	const ldns_rdf *mac;
+
+	if (!t)
+		return refuse(p, RC_REFUSED, "updates must be signed with a TSIG key%s", NULL);
+	if (ldns_rr_rd_count(t) < 7)
+		return refuse(p, RC_FORMERR, "malformed TSIG record%s", NULL);
+	p->time_signed = tsig_time(t);
+	mac = ldns_rr_rdf(t, 3);
+	if (ldns_rdf_size(mac) <= sizeof(p->request_mac)) {
+		memcpy(p->request_mac, ldns_rdf_data(mac), ldns_rdf_size(mac));
+		p->request_mac_len = (uint16_t)ldns_rdf_size(mac);
+	}
+	key = find_key(c->reg->cfg, ldns_rr_owner(t));
+	if (!key || wire_name_from_text(key->algorithm, alg) < 0 ||
+	    ldns_rdf_size(ldns_rr_rdf(t, 0)) != wire_name_len(alg) ||
+	    !wire_name_eq(alg, ldns_rdf_data(ldns_rr_rdf(t, 0)))) {
+		p->tsig_error = TSIG_BADKEY;
+		return refuse(p, RC_NOTAUTH, "unknown TSIG key or algorithm%s", NULL);
+	}
+	snprintf(keyname, sizeof(keyname), "%s", key->name);
+	/* ldns compares the MACs with CRYPTO_memcmp, in constant time. */
+	if (!ldns_pkt_tsig_verify(pkt, req, len, keyname, key->secret, NULL)) {
+		p->tsig_error = TSIG_BADSIG;
+		return refuse(p, RC_NOTAUTH, "TSIG signature does not verify%s", NULL);
+	}
+	p->key = key;
+	if ((now > p->time_signed ? now - p->time_signed : p->time_signed - now) >
+	    ldns_rdf2native_int16(ldns_rr_rdf(t, 2))) {
+		p->tsig_error = TSIG_BADTIME;
+		p->key = NULL;
+		return refuse(p, RC_NOTAUTH, "TSIG time is outside the allowed window%s", NULL);
+	}
+	return 0;
+}
+
+/* ---- lease (RFC 9664) ---- */
+
+static void lease_of(struct ctx *c, ldns_pkt *pkt)
+{
+	struct update_plan *p = c->plan;
+	const struct cfg_namespace *ns = c->ns->cfg;
+	const ldns_rdf *d = ldns_pkt_edns_data(pkt);
+	const uint8_t *o = d ? ldns_rdf_data(d) : NULL;
+	size_t n = d ? ldns_rdf_size(d) : 0;
+
+	p->lease = ns->default_lease;
+	for (size_t i = 0; i + 4 <= n;) {
+		uint16_t code = (uint16_t)(o[i] << 8 | o[i + 1]), olen = (uint16_t)(o[i + 2] << 8 | o[i + 3]);
+
+		if (i + 4 + olen > n)
+			break;
+		if (code == OPT_UPDATE_LEASE && (olen == 4 || olen == 8)) {
+			uint32_t l = (uint32_t)o[i + 4] << 24 | (uint32_t)o[i + 5] << 16 |
+				     (uint32_t)o[i + 6] << 8 | o[i + 7];
+
+			p->has_lease = 1;
+			p->lease = l < ns->min_lease ? ns->min_lease : l > ns->max_lease ? ns->max_lease : l;
+		}
+		i += 4 + (size_t)olen;
+	}
+}
+
+/* ---- the whole message ---- */
+
+static int zone_section(struct ctx *c, ldns_pkt *pkt)
+{
+	const ldns_rr_list *zl = ldns_pkt_question(pkt);
+	const ldns_rr *z;
+	const ldns_rdf *name;
+	uint8_t w[WIRE_NAME_MAX];
+
+	if (ldns_rr_list_rr_count(zl) != 1)
+		return refuse(c->plan, RC_FORMERR, "an UPDATE names exactly one zone%s", NULL);
+	z = ldns_rr_list_rr(zl, 0);
+	name = ldns_rr_owner(z);
+	if (ldns_rr_get_type(z) != LDNS_RR_TYPE_SOA || ldns_rr_get_class(z) != LDNS_RR_CLASS_IN)
+		return refuse(c->plan, RC_FORMERR, "the zone section must be SOA IN%s", NULL);
+	if (ldns_rdf_size(name) > WIRE_NAME_MAX)
+		return refuse(c->plan, RC_FORMERR, "bad zone name%s", NULL);
+	memcpy(w, ldns_rdf_data(name), ldns_rdf_size(name));
+	wire_name_lower(w);
+	c->ns = registry_find_ns(c->reg, w, ldns_rdf_size(name));
+	if (!c->ns)
+		return refuse(c->plan, RC_NOTAUTH, "this server is not authoritative for that zone%s",
+			      NULL);
+	return 0;
+}
+
+int update_plan(const struct registry *reg, const uint8_t *req, size_t len,
+		uint64_t now, struct update_plan *plan)
+{
+	static struct ctx c;  /* large; the planner runs on the writer's thread only */
+	ldns_pkt *pkt = NULL;
+
+	memset(plan, 0, offsetof(struct update_plan, changes));
+	plan->nchanges = 0;
+	if (len < 12)
+		return -1;
+	memset(&c, 0, offsetof(struct ctx, pend));
+	c.npend = 0;
+	c.reg = reg;
+	c.plan = plan;
+	if (ldns_wire2pkt(&pkt, req, len) != LDNS_STATUS_OK) {
+		plan->rcode = RC_FORMERR;
+		return 0;
+	}
+	plan->edns = ldns_pkt_edns(pkt);
+	if (verify_tsig(&c, pkt, req, len, now) == 0 && zone_section(&c, pkt) == 0) {
+		lease_of(&c, pkt);
+		if (prerequisites(&c, ldns_pkt_answer(pkt)) == 0 &&
+		    update_section(&c, ldns_pkt_authority(pkt)) == 0 &&
+		    finish_changes(&c, now) == 0)
+			plan->rcode = 0;
+	}
+	if (plan->rcode)
+		plan->nchanges = 0;
+	ldns_pkt_free(pkt);
+	return 0;
+}
+
+/* ---- the answer ---- */
+
+static void put_options(ldns_pkt *resp, const struct update_plan *p)
+{
+	uint8_t opt[4 + 4 + 4 + 2 + sizeof(p->why_buf)];
+	size_t o = 0;
+	ldns_rdf *rdf;
+
+	if (p->has_lease && p->rcode == 0) {
+		opt[o++] = 0, opt[o++] = OPT_UPDATE_LEASE, opt[o++] = 0, opt[o++] = 4;
+		opt[o++] = (uint8_t)(p->lease >> 24), opt[o++] = (uint8_t)(p->lease >> 16);
+		opt[o++] = (uint8_t)(p->lease >> 8), opt[o++] = (uint8_t)p->lease;
+	}
+	if (p->why && p->rcode == RC_REFUSED) {
+		size_t tl = strlen(p->why);
+		uint16_t info = p->key ? 0 : 18; /* Other; Prohibited without a valid key */
+
+		opt[o++] = 0, opt[o++] = 15;          /* RFC 8914 EDE */
+		opt[o++] = (uint8_t)((2 + tl) >> 8), opt[o++] = (uint8_t)(2 + tl);
+		opt[o++] = (uint8_t)(info >> 8), opt[o++] = (uint8_t)info;
+		memcpy(opt + o, p->why, tl);
+		o += tl;
+	}
+	ldns_pkt_set_edns_udp_size(resp, 1232);
+	if (o && (rdf = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_UNKNOWN, o, opt)))
+		ldns_pkt_set_edns_data(resp, rdf);
+}
+
+/* RFC 8945 5.3.2: BADKEY and BADSIG answers carry an unsigned TSIG with the
+ * error; BADTIME too, with the server's time in other data. */
+static void put_tsig_error(ldns_pkt *resp, const ldns_pkt *req, const struct update_plan *p,
+			   uint64_t now)
+{
+	const ldns_rr *t = ldns_pkt_tsig(req);
+	uint8_t zero[2] = { 0, 0 }, other[8] = { 0, 6 };
+	ldns_rr *rr;
+
+	if (!t || ldns_rr_rd_count(t) < 7 || !(rr = ldns_rr_new()))
+		return;
+	for (int i = 0; i < 6; i++)
+		other[2 + i] = (uint8_t)(now >> (40 - 8 * i));
+	ldns_rr_set_owner(rr, ldns_rdf_clone(ldns_rr_owner(t)));
+	ldns_rr_set_type(rr, LDNS_RR_TYPE_TSIG);
+	ldns_rr_set_class(rr, LDNS_RR_CLASS_ANY);
+	ldns_rr_set_ttl(rr, 0);
+	ldns_rr_push_rdf(rr, ldns_rdf_clone(ldns_rr_rdf(t, 0)));
+	ldns_rr_push_rdf(rr, ldns_rdf_clone(ldns_rr_rdf(t, 1)));
+	ldns_rr_push_rdf(rr, ldns_rdf_clone(ldns_rr_rdf(t, 2)));
+	ldns_rr_push_rdf(rr, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, 2, zero));
+	ldns_rr_push_rdf(rr, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, ldns_pkt_id(req)));
+	ldns_rr_push_rdf(rr, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, p->tsig_error));
+	ldns_rr_push_rdf(rr, p->tsig_error == TSIG_BADTIME
+			 ? ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, 8, other)
+			 : ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, 2, zero));
+	ldns_pkt_set_tsig(resp, rr);
+}
+
+static ldns_pkt *answer_pkt(const struct update_plan *p, const ldns_pkt *req, uint64_t now)
+{
+	ldns_pkt *resp = ldns_pkt_new();
+	const ldns_rr_list *zl = ldns_pkt_question(req);
+
+	if (!resp)
+		return NULL;
+	ldns_pkt_set_id(resp, ldns_pkt_id(req));
+	ldns_pkt_set_qr(resp, true);
+	ldns_pkt_set_opcode(resp, LDNS_PACKET_UPDATE);
+	ldns_pkt_set_rcode(resp, (uint8_t)p->rcode);
+	if (ldns_rr_list_rr_count(zl) == 1) {
+		ldns_rr *z = ldns_rr_clone(ldns_rr_list_rr(zl, 0));
+
+		if (z && !ldns_pkt_push_rr(resp, LDNS_SECTION_QUESTION, z))
+			ldns_rr_free(z);
+	}
+	if (p->edns)
+		put_options(resp, p);
+	if (p->tsig_error) {
+		put_tsig_error(resp, req, p, now);
+	} else if (p->key) {
+		ldns_rdf *mac = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, p->request_mac_len,
+						      p->request_mac);
+		char alg[64];
+		ldns_status st;
+
+		snprintf(alg, sizeof(alg), "%s.", p->key->algorithm);
+		st = mac ? ldns_pkt_tsig_sign(resp, p->key->name, p->key->secret, UPDATE_FUDGE, alg, mac)
+			 : LDNS_STATUS_MEM_ERR;
+		ldns_rdf_deep_free(mac);
+		if (st != LDNS_STATUS_OK) {
+			ldns_pkt_free(resp);
+			return NULL;
+		}
+	}
+	return resp;
+}
+
+/* Answers without a parsable request: header, FORMERR, nothing else. */
+static size_t bare_answer(const uint8_t *req, int rcode, uint8_t *out, size_t cap)
+{
+	if (cap < 12)
+		return 0;
+	memset(out, 0, 12);
+	out[0] = req[0], out[1] = req[1];
+	out[2] = (uint8_t)(0x80 | (req[2] & 0x78));
+	out[3] = (uint8_t)rcode;
+	return 12;
+}
+
+size_t update_answer(const struct update_plan *plan, const uint8_t *req, size_t len,
+		     uint64_t now, uint8_t *out, size_t cap)
+{
+	ldns_pkt *pkt = NULL, *resp;
+	uint8_t *wire = NULL;
+	size_t n = 0;
+
+	if (len < 12)
+		return 0;
+	if (ldns_wire2pkt(&pkt, req, len) != LDNS_STATUS_OK)
+		return bare_answer(req, RC_FORMERR, out, cap);
+	resp = answer_pkt(plan, pkt, now);
+	if (resp && ldns_pkt2wire(&wire, resp, &n) == LDNS_STATUS_OK && n <= cap) {
+		memcpy(out, wire, n);
+	} else {
+		n = bare_answer(req, RC_SERVFAIL, out, cap);
+	}
+	free(wire);
+	ldns_pkt_free(resp);
+	ldns_pkt_free(pkt);
+	return n;
+}
