@@ -7,7 +7,9 @@
  * owners point at them. Truncation follows RFC 2181 9: additional records are
  * dropped first, and only an answer or authority section that does not fit
  * sets TC. */
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include "query.h"
 #include "wire.h"
 
@@ -326,9 +328,46 @@ static void answer_in(struct query_ctx *q, const struct view *v, struct answer *
 	}
 }
 
-/* version.bind / version.server in class CH, as BIND, NSD and Knot answer. */
-static void answer_chaos(struct answer *a, const struct request *r)
+/* CH TXT at a service or router name: every instance, for debugging with dig
+ * (not the hot path: it formats text and reads the clock). */
+static void answer_listing(struct answer *a, const struct vdebug *d)
 {
+	uint64_t now = (uint64_t)time(NULL);
+
+	a->aa = 1;
+	for (uint32_t i = 0; i < d->n && !a->w.err; i++) {
+		char lease[32];
+		size_t l1 = strlen(d->lines[i]), l2;
+
+		if (d->expiry[i])
+			snprintf(lease, sizeof(lease), " lease=%llus", (unsigned long long)
+				 (d->expiry[i] > now ? d->expiry[i] - now : 0));
+		else
+			snprintf(lease, sizeof(lease), " lease=none");
+		l2 = strlen(lease);
+		l1 = l1 + l2 > 255 ? 255 - l2 : l1;
+		wire_put_u16(&a->w, 0xC000 | HDR);
+		wire_put_u16(&a->w, T_TXT);
+		wire_put_u16(&a->w, C_CH);
+		wire_put_u32(&a->w, 0);
+		wire_put_u16(&a->w, (uint16_t)(1 + l1 + l2));
+		wire_put_u8(&a->w, (uint8_t)(l1 + l2));
+		wire_put(&a->w, d->lines[i], l1);
+		wire_put(&a->w, lease, l2);
+		a->count[0]++;
+	}
+}
+
+/* version.bind / version.server in class CH, as BIND, NSD and Knot answer;
+ * service and router names list their instances. */
+static void answer_chaos(const struct view *v, struct answer *a, const struct request *r)
+{
+	const struct vnode *n = view_lookup(v, r->qname, r->qname_len, r->qhash);
+
+	if (n && n->debug && (r->qtype == T_TXT || r->qtype == T_ANY)) {
+		answer_listing(a, n->debug);
+		return;
+	}
 	static const uint8_t vb[] = "\007version\004bind";
 	static const uint8_t vs[] = "\007version\006server";
 	static const char text[] = "meshdns " MESHDNS_VERSION;
@@ -525,7 +564,7 @@ static void dispatch(struct query_ctx *q, const struct view *v, struct answer *a
 	if (r->qclass == C_IN || r->qclass == C_ANY)
 		answer_in(q, v, a, r);
 	else if (r->qclass == C_CH)
-		answer_chaos(a, r);
+		answer_chaos(v, a, r);
 	else
 		a->rcode = RC_REFUSED;
 }

@@ -4,10 +4,13 @@
  * a build is a sequence of bump allocations and a free is a walk over a few
  * blocks. Weights are computed here, once per change, so queries only draw
  * from cumulative arrays. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "err.h"
 #include "registry.h"
 #include "view.h"
@@ -508,8 +511,70 @@ static size_t router_members(struct builder *b, const struct router *r, struct w
 	return m;
 }
 
+/* One line of the debugging listing for in, whose SRV weight in this set is
+ * srvw (0 when it is not in the answers). */
+static const char *debug_line(struct builder *b, const struct instance *in, unsigned srvw)
+{
+	char a4[INET_ADDRSTRLEN] = "", a6[INET6_ADDRSTRLEN] = "", line[256];
+	char *out;
+	int n;
+
+	if (in->has4)
+		inet_ntop(AF_INET, in->addr4, a4, sizeof(a4));
+	if (in->has6)
+		inet_ntop(AF_INET6, in->addr6, a6, sizeof(a6));
+	n = snprintf(line, sizeof(line), "%.63s.%.63s addr=%s%s%s port=%u weight=%u srv_weight=%u"
+		     " health=%s origin=%s", in->id, in->svc->name, a4, in->has4 && in->has6 ? "," : "",
+		     a6, in->port, in->weight, srvw, registry_health_str(in->health),
+		     in->origin == ORIGIN_CONFIG ? "config" : "update");
+	if (n < 0 || !(out = balloc(b, (size_t)n + 1)))
+		return NULL;
+	memcpy(out, line, (size_t)n + 1);
+	return out;
+}
+
+static unsigned srv_weight_in(const struct vset *set, const struct instance *in)
+{
+	for (uint32_t i = 0; set && i < set->n; i++)
+		if (set->members[i].inst->node->name[0] == strlen(in->id) &&
+		    !strncasecmp((const char *)set->members[i].inst->node->name + 1, in->id,
+				 strlen(in->id)) &&
+		    wire_name_eq(set->members[i].inst->node->name + 1 + strlen(in->id), in->svc->wire))
+			return (unsigned)(set->members[i].srv_head[12] << 8 | set->members[i].srv_head[13]);
+	return 0;
+}
+
+/* The listing covers every instance of the given services, healthy or not. */
+static const struct vdebug *debug_of(struct builder *b, const struct service *const *svcs,
+				     size_t nsvc, const struct vset *set)
+{
+	struct vdebug *d = balloc(b, sizeof(*d));
+	size_t total = 0, k = 0;
+	const char **lines;
+	uint64_t *expiry;
+
+	for (size_t i = 0; i < nsvc; i++)
+		total += svcs[i]->n;
+	lines = balloc(b, (total ? total : 1) * sizeof(*lines));
+	expiry = balloc(b, (total ? total : 1) * sizeof(*expiry));
+	if (!d || !lines || !expiry)
+		return NULL;
+	for (size_t i = 0; i < nsvc; i++)
+		for (size_t j = 0; j < svcs[i]->n; j++) {
+			const struct instance *in = svcs[i]->inst[j];
+
+			if (!(lines[k] = debug_line(b, in, srv_weight_in(set, in))))
+				return NULL;
+			expiry[k++] = in->lease_expiry;
+		}
+	d->n = (uint32_t)k;
+	d->lines = lines;
+	d->expiry = expiry;
+	return d;
+}
+
 static void add_set_nodes(struct builder *b, const char *label, const uint8_t *wire,
-			  size_t len, const struct vset *set)
+			  size_t len, const struct vset *set, const struct vdebug *debug)
 {
 	uint8_t srv[WIRE_NAME_MAX];
 	size_t ll = strlen(label);
@@ -519,6 +584,7 @@ static void add_set_nodes(struct builder *b, const char *label, const uint8_t *w
 		return;
 	n->kind = VN_SET;
 	n->set = set;
+	n->debug = debug;
 	/* _label._tcp.<ns>, for clients that look up SRV the RFC 2782 way. */
 	if (len - 1 - ll + ll + 2 + 5 > WIRE_NAME_MAX)
 		return;
@@ -532,6 +598,7 @@ static void add_set_nodes(struct builder *b, const char *label, const uint8_t *w
 		return;
 	n->kind = VN_SET;
 	n->set = set;
+	n->debug = debug;
 }
 
 static void add_ns(struct builder *b, const struct ns *ns, struct wmember *wm)
@@ -552,14 +619,19 @@ static void add_ns(struct builder *b, const struct ns *ns, struct wmember *wm)
 	for (size_t s = 0; s < ns->nservices && !b->nomem; s++) {
 		const struct service *svc = &ns->services[s];
 		size_t m = service_members(b, svc, wm);
+		const struct vset *set = set_from_members(b, wm, m, ns);
 
-		add_set_nodes(b, svc->name, svc->wire, svc->wire_len, set_from_members(b, wm, m, ns));
+		add_set_nodes(b, svc->name, svc->wire, svc->wire_len, set, debug_of(b, &svc, 1, set));
 	}
 	for (size_t r = 0; r < ns->nrouters && !b->nomem; r++) {
 		const struct router *rt = &ns->routers[r];
-		size_t m = router_members(b, rt, wm);
+		const struct service *targets[64];
+		size_t m = router_members(b, rt, wm), nt = 0;
+		const struct vset *set = set_from_members(b, wm, m, ns);
 
-		add_set_nodes(b, rt->name, rt->wire, rt->wire_len, set_from_members(b, wm, m, ns));
+		for (size_t i = 0; i < rt->nroutes && nt < 64; i++)
+			targets[nt++] = rt->routes[i].target;
+		add_set_nodes(b, rt->name, rt->wire, rt->wire_len, set, debug_of(b, targets, nt, set));
 	}
 }
 

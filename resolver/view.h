@@ -62,6 +62,15 @@ struct vset {
 	uint32_t max_answers;
 };
 
+/* The debugging listing of a service or router (class CH TXT at its name):
+ * one line per instance, unhealthy ones included; the lease left is added
+ * at query time from expiry. */
+struct vdebug {
+	uint32_t n;
+	const char *const *lines;
+	const uint64_t *expiry;     /* unix seconds, 0 = no lease */
+};
+
 struct vns {
 	const struct vnode *apex;
 	const uint8_t *soa_neg;     /* SOA tail with TTL = min(TTL, minimum) (RFC 2308 5) */
@@ -78,6 +87,7 @@ struct vnode {
 	const struct vns *ns;
 	const struct vset *set;     /* VN_SET */
 	const struct vinst *inst;   /* VN_INSTANCE */
+	const struct vdebug *debug; /* VN_SET */
 	const struct vrrset *rrsets;
 };
 
