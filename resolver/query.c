@@ -593,6 +593,9 @@ size_t query_process(struct query_ctx *q, const struct view *v, const uint8_t *r
 	have_q = qd == 1 && parse_question(&w, &r) == RC_NOERROR;
 	rc = opcode != 0 ? RC_NOTIMP : !have_q ? RC_FORMERR :
 	     (an || ns) ? RC_FORMERR : parse_additional(&w, &r, ar);
+	/* UPDATEs reach this path only when no key allows registrations. */
+	if (opcode == 5)
+		rc = RC_REFUSED;
 	if (rc != RC_NOERROR)
 		r.edns = 0; /* RFC 6891 7: no OPT in answers to broken queries */
 	limit = size_limit(&r, v, respcap, tcp);

@@ -842,12 +842,13 @@ START_TEST(test_malformed)
 	put_bytes(&q, "xyz", 3);
 	expect_rcode(&q, LDNS_RCODE_FORMERR, 1);
 
-	/* Opcodes other than QUERY: STATUS (2) and UPDATE (5); opcode copied. */
+	/* Opcodes other than QUERY: STATUS (2) is NOTIMP; UPDATE (5) reaches the
+	 * query path only when no key allows registrations: REFUSED. */
 	mkq(&q, 10, 2 << 11, "local.", T_A, C_IN, NO_EDNS, 0);
 	expect_rcode(&q, LDNS_RCODE_NOTIMPL, 1);
 	ck_assert_uint_eq((resp[2] >> 3) & 0xF, 2);
 	mkq(&q, 10, 5 << 11, "local.", T_SOA, C_IN, NO_EDNS, 0);
-	expect_rcode(&q, LDNS_RCODE_NOTIMPL, 1);
+	expect_rcode(&q, LDNS_RCODE_REFUSED, 1);
 	ck_assert_uint_eq((resp[2] >> 3) & 0xF, 5);
 	hdr(&q, 10, 4 << 11, 0, 0, 0, 0);
 	expect_rcode(&q, LDNS_RCODE_NOTIMPL, 0);
