@@ -22,6 +22,7 @@ EOF
 {
 	cat <<'EOF'
 listen: ["127.0.0.1:0"]
+upstream: []            # no forwarding: names outside the namespaces are refused
 namespaces:
   - name: local
     zone: local.zone

@@ -115,4 +115,14 @@ check "on_all_unhealthy none: TXT still says unhealthy" txt_says n1.lone.strict 
 start_backend 127.0.0.26 "$N1_PORT"
 timed "on_all_unhealthy none: answered again on recovery" "$BOUND" a_has lone.strict 127.0.0.26
 
+# A reload keeps what the checks found: an unhealthy instance stays out.
+kill_pid "$H2_PID"
+timed "http: second backend killed leaves" "$BOUND" a_lacks web.local 127.0.0.22
+kill -HUP "$MESHDNS_PID"
+check "SIGHUP: reloaded" wait_until 5 grep -q 'info meshdns: reloaded' "$MESHDNS_LOG"
+check "SIGHUP: the unhealthy instance stays out of the answers" a_lacks web.local 127.0.0.22
+check "SIGHUP: its TXT still says unhealthy" txt_says h2.web.local unhealthy
+start_backend 127.0.0.22 "$H2_PORT"
+timed "after SIGHUP: checks run again, the instance comes back" "$BOUND" a_has web.local 127.0.0.22
+
 done_testing

@@ -118,7 +118,8 @@ elapsed_ms() {
 }
 
 # start_meshdns CONFIG [LOG]: runs meshdns -c CONFIG in the background, waits
-# (up to 10 s) for its "serving listen=" line; sets MESHDNS_PID and PORT.
+# (up to 10 s) for its "serving listen=" line; sets MESHDNS_PID, PORT (of the
+# first listen address) and LISTENS (every address:port, one a line).
 start_meshdns() {
 	local cfg=$1
 	MESHDNS_LOG=${2:-$T/meshdns.log}
@@ -130,16 +131,16 @@ start_meshdns() {
 	for i in $(seq 100); do
 		line=$(grep -m1 'serving listen=' "$MESHDNS_LOG" 2>/dev/null)
 		if [ -n "$line" ]; then
-			PORT=$(printf '%s\n' "$line" | sed -n 's/.*listen=[^ ]*:\([0-9][0-9]*\).*/\1/p')
+			# The first listen= address is the one q and dig use.
+			LISTENS=$(printf '%s\n' "$line" | grep -o 'listen=[^ ]*' | sed 's/^listen=//')
+			PORT=$(printf '%s\n' "$LISTENS" | head -n1 | sed -n 's/.*:\([0-9][0-9]*\)$/\1/p')
 			if [ -z "$PORT" ]; then
 				bail "cannot parse the port from: $line"
 			fi
 			return 0
 		fi
 		if ! kill -0 "$MESHDNS_PID" 2>/dev/null; then
-			echo "# meshdns exited before serving; its log:"
-			sed 's/^/# /' "$MESHDNS_LOG"
-			bail "meshdns starts with $cfg"
+			bail "meshdns starts with $cfg (it exited before serving; its log follows)"
 		fi
 		sleep 0.1
 	done
