@@ -11,22 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include "healthspec.h"
 #include "wire.h"
 
 #define CFG_LABEL_MAX 64   /* a label plus NUL */
 #define CFG_ERR_MAX 512    /* room for one "file:line:col: message" */
-
-enum hc_protocol { HC_NONE = 0, HC_TCP, HC_HTTP };
-
-struct cfg_health_check {
-	enum hc_protocol protocol;   /* HC_NONE when the service has no health_check */
-	char path[256];              /* HC_HTTP: request path, default "/" */
-	uint16_t port;               /* 0: the instance's port */
-	uint32_t interval_ms;        /* default 5000, 100..3600000 */
-	uint32_t timeout_ms;         /* default 2000, 100..interval */
-	uint32_t healthy_threshold;  /* default 2, 1..100 */
-	uint32_t unhealthy_threshold;/* default 2, 1..100 */
-};
 
 struct cfg_instance {
 	char id[CFG_LABEL_MAX];      /* a DNS label, unique within its service */

@@ -11,7 +11,7 @@
 #define MESHDNS_HEALTH_H
 
 #include <uv.h>
-#include "config.h"
+#include "healthspec.h"
 
 struct health;
 
