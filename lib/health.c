@@ -119,6 +119,16 @@ static void record(struct target *t, int ok)
 
 	if (t->dead)
 		return;
+	if (t->healthy < 0) {
+		/* Unknown start: the first outcome is the state, reported at once. */
+		t->healthy = ok;
+		t->successes = ok ? 1 : 0;
+		t->failures = ok ? 0 : 1;
+		log_info("health", "target %s first check %s%s%s", t->text, ok ? "passed" : "failed",
+			 ok ? "" : ": ", ok ? "" : t->reason);
+		h->cb(h->arg, t->cookie, t->healthy);
+		return;
+	}
 	if (ok) {
 		t->failures = 0;
 		t->successes++;
@@ -348,8 +358,10 @@ static int target_start(struct health *h, struct target *t)
 		return rc;
 	t->deadline.data = t;
 	t->handles++;
+	/* An unknown state is worth learning now; known ones spread out. */
 	return uv_timer_start(&t->tick, on_tick,
-			      wrand_below(&h->rng, t->hc.interval_ms), t->hc.interval_ms);
+			      t->healthy < 0 ? 0 : wrand_below(&h->rng, t->hc.interval_ms),
+			      t->hc.interval_ms);
 }
 
 /* Marks t dead and closes its handles; the last close callback frees it. */
@@ -383,7 +395,7 @@ int health_add(struct health *h, const struct sockaddr *addr,
 		return -ENOMEM;
 	t->h = h;
 	t->cookie = cookie;
-	t->healthy = initial_healthy ? 1 : 0;
+	t->healthy = initial_healthy < 0 ? -1 : initial_healthy ? 1 : 0;
 	rc = target_init(t, addr, hc);
 	if (rc < 0) {
 		free(t);

@@ -20,7 +20,10 @@ typedef void (*health_cb)(void *arg, void *cookie, int healthy);
 
 int health_new(struct health **out, uv_loop_t *loop, health_cb cb, void *arg);
 /* Starts checking addr (its port is the one to check) with hc. hc is copied.
- * initial_healthy is the state before any check. Returns 0 or -errno. */
+ * initial_healthy is the state before any check (1 or 0); -1 means unknown:
+ * the first check runs at once and its outcome is reported as the state,
+ * thresholds apply from then on. Returns 0 or -errno. The callback may call
+ * health_clear or health_close. */
 int health_add(struct health *h, const struct sockaddr *addr,
 	       const struct cfg_health_check *hc, void *cookie, int initial_healthy);
 /* Stops and forgets every target (their handles close asynchronously); the
