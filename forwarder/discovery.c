@@ -1,37 +1,21 @@
 /* discovery.c - SRV lookups with c-ares driven by libuv (see discovery.h).
  *
- * c-ares tells us which sockets it wants watched (sock_state_cb); each gets a
- * uv_poll_t, and a timer calls ares_process_fd when c-ares's own timeout is
- * due, so lookups never block the relay. */
+ * The c-ares channel runs on the loop through lib/aresuv.c. */
 #include <arpa/nameser.h>
 #include <stdlib.h>
 #include <string.h>
 #include "addr.h"
+#include "aresuv.h"
 #include "discovery.h"
 #include "err.h"
 #include "log.h"
 
-#define POLL_MAX 16
 #define REFRESH_MIN_MS 1000
 #define REFRESH_MAX_MS 300000
 
-struct dns_poll {
-	uv_poll_t h;
-	struct dns *d;
-	ares_socket_t fd;
-	int used;
-};
-
-struct dns {
-	uv_loop_t *loop;
-	ares_channel ch;
-	uv_timer_t timer;
-	struct dns_poll polls[POLL_MAX];
-	int closing;
-};
-
 struct discovery {
-	struct dns *d;
+	struct aresuv *d;
+	uv_loop_t *loop;
 	char name[256];
 	discovery_cb cb;
 	void *arg;
@@ -40,147 +24,6 @@ struct discovery {
 	int pending;                 /* follow-up address queries outstanding */
 	int failing, stopped, busy;
 };
-
-static void dns_kick(struct dns *d);
-
-static void on_poll(uv_poll_t *h, int status, int events)
-{
-	struct dns_poll *p = h->data;
-	ares_socket_t r = ARES_SOCKET_BAD, w = ARES_SOCKET_BAD;
-
-	if (status < 0 || (events & UV_READABLE))
-		r = p->fd;
-	if (status < 0 || (events & UV_WRITABLE))
-		w = p->fd;
-	ares_process_fd(p->d->ch, r, w);
-	dns_kick(p->d);
-}
-
-/* Close callback of every poll; during dns_close it also counts down. */
-static void poll_closed(uv_handle_t *h)
-{
-	struct dns_poll *p = h->data;
-	struct dns *d = p->d;
-
-	p->used = 0;
-	if (d->closing && --d->closing == 0)
-		free(d);
-}
-
-static void on_sock_state(void *data, ares_socket_t fd, int readable, int writable)
-{
-	struct dns *d = data;
-	struct dns_poll *p = NULL, *free_slot = NULL;
-
-	for (int i = 0; i < POLL_MAX; i++) {
-		if (d->polls[i].used == 1 && d->polls[i].fd == fd)
-			p = &d->polls[i];
-		if (!d->polls[i].used && !free_slot)
-			free_slot = &d->polls[i];
-	}
-	if (!readable && !writable) {
-		if (p) {
-			p->used = 2; /* closing */
-			uv_close((uv_handle_t *)&p->h, poll_closed);
-		}
-		return;
-	}
-	if (!p) {
-		if (!free_slot || uv_poll_init_socket(d->loop, &free_slot->h, fd) < 0) {
-			log_err("discovery", "cannot watch a DNS socket");
-			return;
-		}
-		p = free_slot;
-		p->used = 1;
-		p->fd = fd;
-		p->d = d;
-		p->h.data = p;
-	}
-	uv_poll_start(&p->h, (readable ? UV_READABLE : 0) | (writable ? UV_WRITABLE : 0), on_poll);
-}
-
-static void on_timer(uv_timer_t *t)
-{
-	struct dns *d = t->data;
-
-	ares_process_fd(d->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-	dns_kick(d);
-}
-
-/* Arms the timer for c-ares's next timeout, if it has queries. */
-static void dns_kick(struct dns *d)
-{
-	struct timeval tv, *tvp;
-
-	if (d->closing)
-		return;
-	tvp = ares_timeout(d->ch, NULL, &tv);
-	if (tvp)
-		uv_timer_start(&d->timer, on_timer, (uint64_t)tvp->tv_sec * 1000 + (uint64_t)tvp->tv_usec / 1000 + 1, 0);
-	else
-		uv_timer_stop(&d->timer);
-}
-
-int dns_new(struct dns **out, uv_loop_t *loop, const char *server, char *err, size_t errlen)
-{
-	struct dns *d = calloc(1, sizeof(*d));
-	struct ares_options ao = { 0 };
-	int rc;
-
-	*out = NULL;
-	if (!d)
-		return -1;
-	d->loop = loop;
-	ao.sock_state_cb = on_sock_state;
-	ao.sock_state_cb_data = d;
-	ao.timeout = 1000;
-	ao.tries = 2;
-	if ((rc = ares_library_init(ARES_LIB_INIT_ALL)) != ARES_SUCCESS ||
-	    (rc = ares_init_options(&d->ch, &ao, ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS |
-				    ARES_OPT_TRIES)) != ARES_SUCCESS) {
-		snprintf(err, errlen, "cannot start c-ares: %s", ares_strerror(rc));
-		free(d);
-		return -1;
-	}
-	if (server[0] && (rc = ares_set_servers_ports_csv(d->ch, server)) != ARES_SUCCESS) {
-		snprintf(err, errlen, "--dns %s: %s", server, ares_strerror(rc));
-		ares_destroy(d->ch);
-		free(d);
-		return -1;
-	}
-	uv_timer_init(loop, &d->timer);
-	d->timer.data = d;
-	*out = d;
-	return 0;
-}
-
-static void timer_closed(uv_handle_t *h)
-{
-	struct dns *d = h->data;
-
-	if (--d->closing == 0)
-		free(d);
-}
-
-/* Closes the channel (pending lookups are called back with ARES_EDESTRUCTION)
- * and its handles; d is freed when the last handle has closed. Call it right
- * after discovery_stop of every discovery using it. */
-void dns_close(struct dns *d)
-{
-	d->closing = 1;       /* handles still to close: the timer, and polls */
-	ares_destroy(d->ch);
-	ares_library_cleanup();
-	for (int i = 0; i < POLL_MAX; i++) {
-		if (d->polls[i].used == 2)
-			d->closing++;
-		if (d->polls[i].used == 1) {
-			d->closing++;
-			d->polls[i].used = 2;
-			uv_close((uv_handle_t *)&d->polls[i].h, poll_closed);
-		}
-	}
-	uv_close((uv_handle_t *)&d->timer, timer_closed);
-}
 
 /* ---- following one name ---- */
 
@@ -258,12 +101,12 @@ static void on_srv(void *arg, int status, int timeouts, unsigned char *abuf, int
 		if (wire_name_to_text(disc->set.t[i].name, name, sizeof(name)) < 0)
 			continue;
 		disc->pending += 2;
-		ares_query(disc->d->ch, name, ns_c_in, ns_t_a, on_addr, disc);
-		ares_query(disc->d->ch, name, ns_c_in, ns_t_aaaa, on_addr, disc);
+		ares_query(aresuv_channel(disc->d), name, ns_c_in, ns_t_a, on_addr, disc);
+		ares_query(aresuv_channel(disc->d), name, ns_c_in, ns_t_aaaa, on_addr, disc);
 	}
 	if (--disc->pending == 0)
 		done(disc);
-	dns_kick(disc->d);
+	aresuv_kick(disc->d);
 }
 
 static void lookup(struct discovery *disc)
@@ -271,11 +114,11 @@ static void lookup(struct discovery *disc)
 	if (disc->busy || disc->stopped)
 		return;
 	disc->busy = 1;
-	ares_query(disc->d->ch, disc->name, ns_c_in, ns_t_srv, on_srv, disc);
-	dns_kick(disc->d);
+	ares_query(aresuv_channel(disc->d), disc->name, ns_c_in, ns_t_srv, on_srv, disc);
+	aresuv_kick(disc->d);
 }
 
-int discovery_start(struct discovery **out, struct dns *d, const char *name,
+int discovery_start(struct discovery **out, uv_loop_t *loop, struct aresuv *d, const char *name,
 		    discovery_cb cb, void *arg)
 {
 	struct discovery *disc = calloc(1, sizeof(*disc));
@@ -287,7 +130,8 @@ int discovery_start(struct discovery **out, struct dns *d, const char *name,
 	disc->cb = cb;
 	disc->arg = arg;
 	snprintf(disc->name, sizeof(disc->name), "%s", name);
-	uv_timer_init(d->loop, &disc->refresh);
+	disc->loop = loop;
+	uv_timer_init(loop, &disc->refresh);
 	disc->refresh.data = disc;
 	lookup(disc);
 	*out = disc;

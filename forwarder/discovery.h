@@ -8,22 +8,19 @@
 #ifndef MESHDNS_FWD_DISCOVERY_H
 #define MESHDNS_FWD_DISCOVERY_H
 
-#include <ares.h>
 #include <uv.h>
+#include "aresuv.h"
 #include "srv.h"
 
-struct dns;          /* one c-ares channel on the loop, shared by listeners */
 struct discovery;
-
-/* server: "IP[:PORT]", or "" for the host's resolv.conf. */
-int dns_new(struct dns **out, uv_loop_t *loop, const char *server, char *err, size_t errlen);
-void dns_close(struct dns *d);
 
 /* Called with each new set of endpoints (a fresh lookup that succeeded). */
 typedef void (*discovery_cb)(void *arg, const struct srv_set *set);
 
-int discovery_start(struct discovery **out, struct dns *d, const char *name,
+int discovery_start(struct discovery **out, uv_loop_t *loop, struct aresuv *d, const char *name,
 		    discovery_cb cb, void *arg);
+/* Stops following; call aresuv_close on the channel in the same tick after
+ * stopping every discovery on it. */
 void discovery_stop(struct discovery *disc);
 
 #endif

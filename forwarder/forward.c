@@ -47,7 +47,7 @@ struct conn {
 struct fwd {
 	uv_loop_t *loop;
 	struct fwd_opts *o;
-	struct dns *dns;
+	struct aresuv *dns;
 	struct listener l[FWD_LISTEN_MAX];
 	int nl;
 	uv_signal_t sig[4];
@@ -332,7 +332,7 @@ static void start_drain(struct fwd *f, int signum)
 		uv_close((uv_handle_t *)&f->l[k].h, NULL);
 		discovery_stop(f->l[k].disc);
 	}
-	dns_close(f->dns);
+	aresuv_close(f->dns);
 	if (f->active == 0)
 		uv_stop(f->loop);
 	else
@@ -382,7 +382,7 @@ static int start_listener(struct fwd *f, struct listener *l, const struct fwd_li
 		return rc;
 	}
 	addr_format((struct sockaddr *)&ss, l->text);
-	return discovery_start(&l->disc, f->dns, cfg->name, on_set, l);
+	return discovery_start(&l->disc, f->loop, f->dns, cfg->name, on_set, l);
 }
 
 /* After uv_run stopped: close what is still open and let the loop finish. */
@@ -409,7 +409,7 @@ static void close_everything(struct fwd *f)
 				discovery_stop(f->l[k].disc);
 		}
 		if (f->dns)
-			dns_close(f->dns);
+			aresuv_close(f->dns);
 	}
 	uv_run(f->loop, UV_RUN_DEFAULT);
 }
@@ -428,7 +428,7 @@ static int setup(struct fwd *f)
 	}
 	uv_timer_init(f->loop, &f->drain);
 	f->drain.data = f;
-	if (dns_new(&f->dns, f->loop, f->o->dns, err, sizeof(err)) < 0) {
+	if (aresuv_new(&f->dns, f->loop, f->o->dns, 1000, 2, err, sizeof(err)) < 0) {
 		log_err("forward", "%s", err);
 		return -1;
 	}
