@@ -702,10 +702,39 @@ static int load_keys(struct cctx *c, const node *n)
 
 /* ---- top level ---- */
 
+static int load_cache_keys(struct cctx *c, const node *root)
+{
+	struct config *cfg = c->cfg;
+	const node *n;
+	uint64_t v;
+	int rc;
+
+	if ((rc = get_u32(c, root, "cache_size", 0, 10000000, &cfg->cache_size)) < 0 ||
+	    (rc = get_u32(c, root, "cache_min_ttl", 0, 86400, &cfg->cache_min_ttl)) < 0 ||
+	    (rc = get_u32(c, root, "cache_max_ttl", 0, 604800, &cfg->cache_max_ttl)) < 0 ||
+	    (rc = get_u32(c, root, "cache_max_negative_ttl", 0, 86400,
+			  &cfg->cache_max_negative_ttl)) < 0 ||
+	    (rc = get_u32(c, root, "serve_stale", 0, 604800, &cfg->serve_stale)) < 0 ||
+	    (rc = get_ms(c, root, "upstream_timeout", 0.1, 60, &cfg->upstream_timeout_ms)) < 0 ||
+	    (rc = get_u32(c, root, "upstream_max_inflight", 1, 1000000,
+			  &cfg->upstream_max_inflight)) < 0)
+		return rc;
+	if ((n = get(root, "cache_bytes"))) {
+		if ((rc = get_uint(c, n, 4096, (uint64_t)1 << 40, &v, "cache_bytes")) < 0)
+			return rc;
+		cfg->cache_bytes = v;
+	}
+	if (cfg->cache_min_ttl > cfg->cache_max_ttl)
+		return errf(c, get(root, "cache_min_ttl"), "cache_min_ttl must not exceed cache_max_ttl");
+	return 0;
+}
+
 static int load_top(struct cctx *c, const node *root)
 {
 	static const char *const keys[] = { "listen", "upstream", "state_dir", "udp_payload",
-		"tcp_idle_timeout", "tcp_max_connections", "namespaces", "keys", NULL };
+		"tcp_idle_timeout", "tcp_max_connections", "cache_size", "cache_bytes",
+		"cache_min_ttl", "cache_max_ttl", "cache_max_negative_ttl", "serve_stale",
+		"upstream_timeout", "upstream_max_inflight", "namespaces", "keys", NULL };
 	struct config *cfg = c->cfg;
 	const node *n;
 	int rc;
@@ -728,9 +757,15 @@ static int load_top(struct cctx *c, const node *root)
 		addr_parse("[::1]:53", 53, &cfg->listen[1]);
 		cfg->nlisten = 2;
 	}
-	if ((n = get(root, "upstream")) &&
-	    (rc = get_addrs(c, n, "upstream", 53, &cfg->upstreams, &cfg->nupstreams,
-			    &cfg->upstream_system)) < 0)
+	if ((n = get(root, "upstream"))) {
+		cfg->upstream_system = 0;
+		if ((rc = get_addrs(c, n, "upstream", 53, &cfg->upstreams, &cfg->nupstreams,
+				    &cfg->upstream_system)) < 0)
+			return rc;
+		if (cfg->upstream_system && cfg->nupstreams)
+			return errf(c, n, "upstream is either [system] or a list of addresses");
+	}
+	if ((rc = load_cache_keys(c, root)) < 0)
 		return rc;
 	if ((rc = get_str(c, root, "state_dir", &cfg->state_dir)) < 0 ||
 	    (rc = get_u32(c, root, "udp_payload", 512, 4096, &cfg->udp_payload)) < 0 ||
@@ -764,6 +799,13 @@ static int load(struct config **out, const char *name, const char *text, char *e
 	cfg->udp_payload = 1232;
 	cfg->tcp_idle_timeout_ms = 10000;
 	cfg->tcp_max_connections = 512;
+	cfg->upstream_system = 1;
+	cfg->cache_size = 10000;
+	cfg->cache_bytes = 32u << 20;
+	cfg->cache_max_ttl = 86400;
+	cfg->cache_max_negative_ttl = 3600;
+	cfg->upstream_timeout_ms = 2500;
+	cfg->upstream_max_inflight = 1000;
 	c.cfg = cfg;
 	if (strcmp(name, "<default>") && strchr(name, '/')) {
 		snprintf(tmp, sizeof(tmp), "%s", name);

@@ -82,13 +82,21 @@ struct config {
 	char *file;                      /* path it was loaded from, or "<default>" */
 	struct sockaddr_storage *listen;
 	size_t nlisten;                  /* at least 1 */
-	int upstream_system;             /* `upstream: [system]` */
+	int upstream_system;             /* `upstream: [system]`, the default */
 	struct sockaddr_storage *upstreams;
 	size_t nupstreams;
 	char *state_dir;                 /* default "/var/lib/meshdns" */
 	uint32_t udp_payload;            /* EDNS size we advertise and send up to, default 1232, 512..4096 */
 	uint32_t tcp_idle_timeout_ms;    /* default 10000, 100..3600000 */
 	uint32_t tcp_max_connections;    /* default 512, 1..65535 */
+	uint32_t cache_size;             /* entries, default 10000, 0..10000000 */
+	uint64_t cache_bytes;            /* default 32 MiB */
+	uint32_t cache_min_ttl;          /* default 0 */
+	uint32_t cache_max_ttl;          /* default 86400 */
+	uint32_t cache_max_negative_ttl; /* default 3600 */
+	uint32_t serve_stale;            /* seconds past expiry, default 0 = off */
+	uint32_t upstream_timeout_ms;    /* SERVFAIL after this, default 2500 */
+	uint32_t upstream_max_inflight;  /* default 1000 */
 	struct cfg_namespace *namespaces;
 	size_t nnamespaces;              /* at least 1 */
 	struct cfg_key *keys;

@@ -20,6 +20,7 @@
 #include "registrar.h"
 #include "registry.h"
 #include "server.h"
+#include "upstream.h"
 #include "view.h"
 
 struct daemon {
@@ -33,6 +34,8 @@ struct daemon {
 	struct server *srv;
 	struct health *health;
 	struct registrar *registrar;   /* NULL until a key allows registrations */
+	struct cache *cache;
+	struct upstream *upstream;     /* NULL: names outside our namespaces are REFUSED */
 	int recover;
 };
 
@@ -158,6 +161,40 @@ static void start_checks(struct daemon *d)
 	}
 }
 
+static void cache_cfg_of(const struct config *cfg, struct cache_cfg *cc)
+{
+	cc->max_entries = cfg->cache_size;
+	cc->max_bytes = cfg->cache_bytes;
+	cc->min_ttl = cfg->cache_min_ttl;
+	cc->max_ttl = cfg->cache_max_ttl;
+	cc->max_negative_ttl = cfg->cache_max_negative_ttl;
+	cc->stale_ttl = cfg->serve_stale;
+}
+
+/* Forwarding: the upstream list of cfg, or off when it names none. */
+static void open_upstream(struct daemon *d)
+{
+	char err[CFG_ERR_MAX];
+	int rc = upstream_new(&d->upstream, &d->loop, d->cfg, d->cache, err, sizeof(err));
+
+	if (rc < 0) {
+		d->upstream = NULL;
+		if (rc == ERR_NOTFOUND)
+			log_info("upstream", "forwarding off (%s): other names get REFUSED", err);
+		else
+			log_err("upstream", "forwarding off: %s", err);
+	}
+	if (d->srv)
+		server_set_forward(d->srv, d->upstream ? d->cache : NULL,
+				   d->upstream ? upstream_forward : NULL, d->upstream);
+}
+
+static int same_upstream(const struct config *a, const struct config *b)
+{
+	return a->upstream_system == b->upstream_system && a->nupstreams == b->nupstreams &&
+	       !memcmp(a->upstreams, b->upstreams, a->nupstreams * sizeof(*a->upstreams));
+}
+
 static int same_listen(const struct config *a, const struct config *b)
 {
 	if (a->nlisten != b->nlisten)
@@ -190,6 +227,19 @@ static void reload(struct daemon *d)
 	d->reg = reg;
 	d->cfg = cfg;
 	server_set_limits(d->srv, cfg);
+	{
+		struct cache_cfg cc;
+
+		cache_cfg_of(cfg, &cc);
+		cache_set_cfg(d->cache, &cc);
+	}
+	if (!same_upstream(old_cfg, cfg)) {
+		if (d->upstream)
+			upstream_close(d->upstream);
+		open_upstream(d);
+	} else if (d->upstream) {
+		upstream_set_limits(d->upstream, cfg);
+	}
 	if (publish(d) < 0) {
 		d->reg = old_reg;
 		d->cfg = old_cfg;
@@ -220,6 +270,9 @@ static void on_signal(uv_signal_t *h, int signum)
 	if (d->registrar)
 		registrar_close(d->registrar);
 	d->registrar = NULL;
+	if (d->upstream)
+		upstream_close(d->upstream);
+	d->upstream = NULL;
 	server_close(d->srv);
 	d->srv = NULL;
 	health_close(d->health);
@@ -264,6 +317,16 @@ static int start(struct daemon *d)
 		return rc;
 	}
 	server_set_view(d->srv, d->view);
+	{
+		struct cache_cfg cc;
+
+		cache_cfg_of(d->cfg, &cc);
+		if ((rc = cache_new(&d->cache, &cc)) < 0) {
+			log_err("meshdns", "cannot create the cache: %s", err_str(rc));
+			return rc;
+		}
+	}
+	open_upstream(d);
 	if (d->registrar)
 		server_set_update_cb(d->srv, registrar_on_update, d->registrar);
 	if ((rc = health_new(&d->health, &d->loop, on_health, d)) < 0) {
@@ -319,6 +382,9 @@ int daemon_run(const struct daemon_opts *opts)
 		if (d.registrar)
 			registrar_close(d.registrar);
 		d.registrar = NULL;
+		if (d.upstream)
+			upstream_close(d.upstream);
+		d.upstream = NULL;
 		if (d.srv)
 			server_close(d.srv);
 		if (d.health)
@@ -332,6 +398,7 @@ int daemon_run(const struct daemon_opts *opts)
 	if (uv_loop_close(&d.loop) < 0)
 		log_warn("meshdns", "event loop closed with handles still open");
 	view_free(d.view);
+	cache_free(d.cache);
 	registry_free(d.reg);
 	config_free(d.cfg);
 	if (!status)

@@ -48,7 +48,8 @@ struct request {
 struct answer {
 	struct wire w;
 	uint16_t count[3];    /* answer, authority, additional */
-	int rcode, aa, tc;
+	int rcode, aa, tc, ra;
+	int outside;          /* outside our namespaces, with forwarding on */
 	uint16_t ede;
 	const char *ede_text;
 };
@@ -299,6 +300,10 @@ static void answer_in(struct query_ctx *q, const struct view *v, struct answer *
 
 	if (!n) {
 		n = closest(v, r->qname, r->qname_len, &skip);
+		if (!n && q->cache) {
+			a->outside = 1;
+			return;
+		}
 		if (!n) {
 			a->rcode = RC_REFUSED;
 			a->ede = EDE_NOT_AUTHORITATIVE;
@@ -512,6 +517,8 @@ static size_t finish(struct query_ctx *q, struct answer *a, const struct request
 		flags |= F_AA;
 	if (a->tc)
 		flags |= F_TC;
+	if (a->ra)
+		flags |= 0x0080;
 	wire_poke_u16(&a->w, 2, flags);
 	wire_poke_u16(&a->w, 4, with_question ? 1 : 0);
 	wire_poke_u16(&a->w, 6, a->count[0]);
@@ -569,6 +576,47 @@ static void dispatch(struct query_ctx *q, const struct view *v, struct answer *a
 		a->rcode = RC_REFUSED;
 }
 
+/* A name outside our namespaces, with forwarding on: the cache answers, or
+ * the question goes upstream (RD set), or REFUSED (RD clear: cache only). */
+static size_t outside(struct query_ctx *q, const struct view *v, struct answer *a,
+		      const struct request *r, const uint8_t *req, uint8_t *resp, size_t cap,
+		      int tcp)
+{
+	struct query_fwd *f = &q->fwd;
+	const struct cache_entry *e;
+	int stale;
+	size_t n;
+
+	f->cl.id = r->id;
+	f->cl.flags = r->flags;
+	f->cl.question_len = r->qend - HDR;
+	memcpy(f->question, req + HDR, f->cl.question_len);
+	f->cl.question = f->question;
+	f->cl.edns = r->edns;
+	f->cl.do_bit = r->do_bit;
+	f->cl.payload = r->payload;
+	f->cl.tcp = tcp;
+	f->cl.udp_max = v->udp_payload;
+	e = cache_get(q->cache, r->qname, r->qname_len, r->qtype, r->qclass, q->now, 0, &stale);
+	if (e && (n = cache_render(e, q->now, 0, &f->cl, resp, cap)) > 0) {
+		q->stats.cache_hits++;
+		return n;
+	}
+	if (!(r->flags & F_RD)) {
+		a->rcode = RC_REFUSED;
+		a->ede = EDE_NOT_AUTHORITATIVE;
+		a->ede_text = "not in the cache, and the query did not ask for recursion";
+		return finish(q, a, r, v, size_limit(r, v, cap, tcp), 1);
+	}
+	memcpy(f->qname, r->qname, r->qname_len);
+	f->qname_len = r->qname_len;
+	f->qtype = r->qtype;
+	f->qclass = r->qclass;
+	f->pending = 1;
+	q->stats.forwarded++;
+	return 0;
+}
+
 size_t query_process(struct query_ctx *q, const struct view *v, const uint8_t *req,
 		     size_t reqlen, uint8_t *resp, size_t respcap, int tcp)
 {
@@ -580,6 +628,7 @@ size_t query_process(struct query_ctx *q, const struct view *v, const uint8_t *r
 	size_t limit;
 
 	q->stats.queries++;
+	q->fwd.pending = 0;
 	wire_init_ro(&w, req, reqlen);
 	r.id = wire_u16(&w);
 	r.flags = wire_u16(&w);
@@ -601,10 +650,13 @@ size_t query_process(struct query_ctx *q, const struct view *v, const uint8_t *r
 	limit = size_limit(&r, v, respcap, tcp);
 	start_answer(&a, req, &r, resp, limit, have_q);
 	a.rcode = rc;
+	a.ra = q->cache != NULL;
 	if (rc == RC_NOERROR) {
 		/* Leave room for the OPT record (and its EDE option) at the end. */
 		a.w.end = limit - (r.edns ? 11 + 6 + 80 : 0);
 		dispatch(q, v, &a, &r);
+		if (a.outside)
+			return outside(q, v, &a, &r, req, resp, respcap, tcp);
 	}
 	return finish(q, &a, &r, v, limit, have_q);
 }

@@ -11,7 +11,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "cache.h"
 #include "view.h"
+#include "wire.h"
 #include "wrand.h"
 
 #define QUERY_COMP_MAX 64     /* names remembered for compression per answer */
@@ -19,7 +21,18 @@
 
 struct query_stats {
 	uint64_t queries, noerror, nxdomain, servfail, formerr, notimp, refused, dropped;
-	uint64_t truncated;
+	uint64_t truncated, cache_hits, forwarded;
+};
+
+/* A question for the upstream resolvers: what query_process leaves in
+ * query_ctx.fwd when it returns 0 with fwd.pending set. */
+struct query_fwd {
+	int pending;
+	uint8_t qname[WIRE_NAME_MAX];     /* lower-cased */
+	size_t qname_len;
+	uint16_t qtype, qclass;
+	struct cache_client cl;           /* cl.question points into question[] */
+	uint8_t question[WIRE_NAME_MAX + 4];
 };
 
 struct query_ctx {
@@ -28,6 +41,10 @@ struct query_ctx {
 	uint16_t comp_off[QUERY_COMP_MAX];
 	unsigned ncomp;
 	struct query_stats stats;
+	struct cache *cache;     /* non-NULL when names outside our namespaces are
+				    forwarded: answered from it, or via fwd */
+	uint64_t now;            /* monotonic seconds, set by the caller */
+	struct query_fwd fwd;
 };
 
 /* seed 0 seeds from the system's random source. */
@@ -36,7 +53,8 @@ void query_ctx_init(struct query_ctx *q, uint64_t seed);
 /* Answers req (reqlen bytes) from view v into resp (respcap bytes, at least
  * 512). tcp selects the size limit: 65535 over TCP, else what the client's
  * EDNS(0) buffer size and the view's udp_payload allow. Returns the response
- * length, or 0 when nothing must be sent (too short to answer, or a response). */
+ * length, or 0 when nothing must be sent now: too short to answer, a
+ * response, or (q->fwd.pending) a question for the upstream resolvers. */
 size_t query_process(struct query_ctx *q, const struct view *v, const uint8_t *req,
 		     size_t reqlen, uint8_t *resp, size_t respcap, int tcp);
 

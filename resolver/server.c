@@ -60,6 +60,8 @@ struct server {
 	uint32_t idle_ms, max_conns;
 	server_update_cb update_cb;
 	void *update_arg;
+	server_forward_cb forward_cb;
+	void *forward_arg;
 	size_t pending;             /* server_req not yet replied */
 	struct conn *head, *tail;
 	size_t nconns;
@@ -84,6 +86,25 @@ static void handle_closed(uv_handle_t *h)
 
 	s->open--;
 	server_maybe_free(s);
+}
+
+/* A pending answer to a UDP client (udp, peer) or a TCP connection c. */
+static struct server_req *req_new(struct server *s, uv_udp_t *udp, const struct sockaddr *peer,
+				  struct conn *c)
+{
+	struct server_req *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->srv = s;
+	r->udp = udp;
+	if (peer)
+		memcpy(&r->peer, peer, addr_len(peer));
+	r->conn = c;
+	if (c)
+		c->refs++;
+	s->pending++;
+	return r;
 }
 
 /* ---- UDP ---- */
@@ -113,21 +134,22 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 	if (nread <= 0 || !from || (flags & UV_UDP_PARTIAL) || !s->view)
 		return;
 	if (is_update(buf->base, (size_t)nread) && s->update_cb) {
-		struct server_req *r = calloc(1, sizeof(*r));
+		struct server_req *r = req_new(s, h, from, NULL);
 
-		if (!r)
-			return;
-		r->srv = s;
-		r->udp = h;
-		memcpy(&r->peer, from, addr_len(from));
-		s->pending++;
-		s->update_cb(s->update_arg, r, (const uint8_t *)buf->base, (size_t)nread);
+		if (r)
+			s->update_cb(s->update_arg, r, (const uint8_t *)buf->base, (size_t)nread);
 		return;
 	}
+	s->qctx.now = uv_now(s->loop) / 1000;
 	n = query_process(&s->qctx, s->view, (const uint8_t *)buf->base, (size_t)nread,
 			  s->wscratch, MSG_MAX, 0);
-	if (!n)
+	if (!n) {
+		struct server_req *r;
+
+		if (s->qctx.fwd.pending && s->forward_cb && (r = req_new(s, h, from, NULL)))
+			s->forward_cb(s->forward_arg, r, &s->qctx.fwd);
 		return;
+	}
 	out = uv_buf_init((char *)s->wscratch, (unsigned)n);
 	if (uv_udp_try_send(h, &out, 1, from) < 0)
 		s->qctx.stats.dropped++; /* socket buffer full: the client retries */
@@ -316,23 +338,24 @@ static void conn_process(struct conn *c)
 			break;
 		}
 		if (is_update((const char *)c->in + off + 2, mlen) && s->update_cb) {
-			struct server_req *r = calloc(1, sizeof(*r));
+			struct server_req *r = req_new(s, NULL, NULL, c);
 
 			off += 2 + mlen;
-			if (!r)
-				continue;
-			r->srv = s;
-			r->conn = c;
-			c->refs++;
-			s->pending++;
-			s->update_cb(s->update_arg, r, c->in + off - mlen, mlen);
+			if (r)
+				s->update_cb(s->update_arg, r, c->in + off - mlen, mlen);
 			continue;
 		}
+		s->qctx.now = uv_now(s->loop) / 1000;
 		n = s->view ? query_process(&s->qctx, s->view, c->in + off + 2, mlen,
 					    s->wscratch + 2, MSG_MAX, 1) : 0;
 		off += 2 + mlen;
-		if (!n)
+		if (!n) {
+			struct server_req *r;
+
+			if (s->qctx.fwd.pending && s->forward_cb && (r = req_new(s, NULL, NULL, c)))
+				s->forward_cb(s->forward_arg, r, &s->qctx.fwd);
 			continue;
+		}
 		s->wscratch[0] = (uint8_t)(n >> 8);
 		s->wscratch[1] = (uint8_t)n;
 		if (conn_send(c, s->wscratch, n + 2) < 0)
@@ -554,6 +577,13 @@ void server_set_update_cb(struct server *s, server_update_cb cb, void *arg)
 {
 	s->update_cb = cb;
 	s->update_arg = arg;
+}
+
+void server_set_forward(struct server *s, struct cache *cache, server_forward_cb cb, void *arg)
+{
+	s->qctx.cache = cache;
+	s->forward_cb = cb;
+	s->forward_arg = arg;
 }
 
 void server_reply(struct server_req *r, const uint8_t *msg, size_t len)

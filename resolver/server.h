@@ -44,6 +44,13 @@ void server_set_update_cb(struct server *s, server_update_cb cb, void *arg);
  * that has gone away is skipped. len 0 frees req without sending. */
 void server_reply(struct server_req *req, const uint8_t *msg, size_t len);
 
+/* Names outside our namespaces: answered from cache by the query path when
+ * it can; otherwise the question goes to cb, which answers later with
+ * server_reply(). cache NULL turns forwarding off (REFUSED). */
+typedef void (*server_forward_cb)(void *arg, struct server_req *req,
+				  const struct query_fwd *f);
+void server_set_forward(struct server *s, struct cache *cache, server_forward_cb cb, void *arg);
+
 /* Stops listening and closes every connection; frees s when all handles are
  * closed (uv_run must go on). */
 void server_close(struct server *s);

@@ -120,10 +120,15 @@ elapsed_ms() {
 # start_meshdns CONFIG [LOG]: runs meshdns -c CONFIG in the background, waits
 # (up to 10 s) for its "serving listen=" line; sets MESHDNS_PID, PORT (of the
 # first listen address) and LISTENS (every address:port, one a line).
+#
+# A config that does not choose an upstream gets `upstream: []`: meshdns's
+# default forwards to the host's resolv.conf, and tests send traffic only to
+# loopback, to upstreams they start themselves.
 start_meshdns() {
 	local cfg=$1
 	MESHDNS_LOG=${2:-$T/meshdns.log}
 	: >"$MESHDNS_LOG"
+	grep -q '^upstream:' "$cfg" || sed -i '1i upstream: []' "$cfg"
 	"$MESHDNS" -c "$cfg" 2>"$MESHDNS_LOG" >/dev/null &
 	MESHDNS_PID=$!
 	PIDS="$PIDS $MESHDNS_PID"

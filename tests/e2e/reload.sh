@@ -13,6 +13,7 @@ CFG="$T/meshdns.yaml"
 config() {
 	cat >"$CFG.new" <<EOF
 listen: ["127.0.0.1:0"]
+upstream: []
 tcp_idle_timeout: 0.5
 namespaces:
   - name: local

@@ -30,13 +30,18 @@ START_TEST(test_default)
 	ck_assert_uint_eq(cfg->namespaces[0].max_answers, 8);
 	ck_assert_int_eq(cfg->upstream_system, 1);
 	ck_assert_uint_eq(cfg->udp_payload, 1232);
+	ck_assert_uint_eq(cfg->cache_size, 10000);
+	ck_assert_uint_eq(cfg->upstream_timeout_ms, 2500);
 	config_free(cfg);
 }
 END_TEST
 
 static const char full[] =
 	"listen: [\"127.0.0.1:5300\", \"[::1]:5301\"]\n"
-	"upstream: [system, \"9.9.9.9\", \"[2620:fe::fe]:5353\"]\n"
+	"upstream: [\"9.9.9.9\", \"[2620:fe::fe]:5353\"]\n"
+	"cache_size: 500\n"
+	"serve_stale: 30\n"
+	"upstream_timeout: 1.5\n"
 	"state_dir: /tmp/state\n"
 	"udp_payload: 1400\n"
 	"tcp_idle_timeout: 0.5\n"
@@ -79,7 +84,10 @@ START_TEST(test_full)
 	ck_assert_int_eq(config_load_text(&cfg, "/etc/meshdns/meshdns.yaml", full, err, sizeof(err)), 0);
 	ck_assert_uint_eq(cfg->nlisten, 2);
 	ck_assert_uint_eq(cfg->nupstreams, 2);
-	ck_assert_int_eq(cfg->upstream_system, 1);
+	ck_assert_int_eq(cfg->upstream_system, 0);
+	ck_assert_uint_eq(cfg->cache_size, 500);
+	ck_assert_uint_eq(cfg->serve_stale, 30);
+	ck_assert_uint_eq(cfg->upstream_timeout_ms, 1500);
 	ck_assert_str_eq(cfg->state_dir, "/tmp/state");
 	ck_assert_uint_eq(cfg->udp_payload, 1400);
 	ck_assert_uint_eq(cfg->tcp_idle_timeout_ms, 500);
@@ -161,6 +169,8 @@ static const struct bad bads[] = {
 	{ NS "    services:\n      a: &x {}\n", "t.yaml:4:10:", "anchors" },
 	{ NS "    on_all_unhealthy: some\n", "t.yaml:3:23:", "all or none" },
 	{ NS "    warning_factor: 2\n", "t.yaml:3:21:", "from 0 to 1" },
+	{ "upstream: [system, \"9.9.9.9\"]\n" NS, "t.yaml:1:11:", "either [system]" },
+	{ "cache_min_ttl: 100\ncache_max_ttl: 10\n" NS, "t.yaml:1:16:", "must not exceed" },
 };
 
 START_TEST(test_bad)
