@@ -27,6 +27,8 @@ struct daemon {
 	uv_loop_t loop;
 	uv_signal_t sighup, sigterm, sigint;
 	uv_timer_t rebuild;
+	uv_check_t coalesce;           /* publishes once per loop turn after updates */
+	int dirty;
 	const char *file;
 	struct config *cfg;
 	struct registry *reg;
@@ -90,9 +92,24 @@ static void rebuild_due(uv_timer_t *t)
 	publish(t->data);
 }
 
+/* Registrations change the registry many times per loop turn under load;
+ * their answers wait for the journal sync anyway, so the view is rebuilt
+ * once, after the turn's I/O, before any of those answers can leave. */
 static void on_changed(void *arg)
 {
-	publish(arg);
+	struct daemon *d = arg;
+
+	d->dirty = 1;
+}
+
+static void on_check(uv_check_t *h)
+{
+	struct daemon *d = h->data;
+
+	if (d->dirty) {
+		d->dirty = 0;
+		publish(d);
+	}
 }
 
 /* Registrations need keys; the journal opens when the first key appears. */
@@ -281,6 +298,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->rebuild, NULL);
+	uv_close((uv_handle_t *)&d->coalesce, NULL);
 }
 
 static int count_instances(const struct registry *reg, size_t *services)
@@ -307,7 +325,11 @@ static int start(struct daemon *d)
 		return rc;
 	}
 	d->rebuild.data = d->sighup.data = d->sigterm.data = d->sigint.data = d;
+	d->coalesce.data = d;
 	uv_timer_init(&d->loop, &d->rebuild);
+	if ((rc = uv_check_init(&d->loop, &d->coalesce)) < 0 ||
+	    (rc = uv_check_start(&d->coalesce, on_check)) < 0)
+		return rc;
 	if ((rc = open_registrar(d)) < 0)
 		return rc;
 	if ((rc = publish(d)) < 0)
