@@ -455,6 +455,11 @@ static int replay_next(struct replay *rp, struct reader *rd, struct jrec *r)
 	crc = get_be32(rd->buf + rd->pos + 4);
 	rp->last = (uint64_t)REC_HDR + len >= left;
 	if (len == 0 || len > JOURNAL_PAYLOAD_MAX) {
+		/* A torn write leaves a prefix of what was written: a length
+		 * field that is whole is the true length, so one over the limit
+		 * is damage, wherever it is, never a crash mid-write. */
+		if (len > JOURNAL_PAYLOAD_MAX)
+			rp->last = 0;
 		rp->why = "bad payload length";
 		return ERR_MALFORMED;
 	}

@@ -63,9 +63,12 @@ static int replay_one(void *arg, const struct jrec *rec)
 
 static void expiry_due(uv_timer_t *t);
 
+/* Leases end on whole unix seconds; the timer is armed from a millisecond
+ * clock so it fires at the second, not up to a second after it. */
 static void arm_expiry(struct registrar *r)
 {
-	uint64_t next = registry_next_expiry(r->reg), now = unix_now();
+	uint64_t next = registry_next_expiry(r->reg), now_ms;
+	struct timespec ts;
 
 	if (r->closing)
 		return;
@@ -73,7 +76,10 @@ static void arm_expiry(struct registrar *r)
 		uv_timer_stop(&r->expiry);
 		return;
 	}
-	uv_timer_start(&r->expiry, expiry_due, next > now ? (next - now) * 1000 : 0, 0);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	uv_update_time(r->loop);
+	uv_timer_start(&r->expiry, expiry_due, next * 1000 > now_ms ? next * 1000 - now_ms : 0, 0);
 }
 
 static void kick_sync(struct registrar *r);

@@ -11,6 +11,7 @@
  * deletes it first, registers it afresh (a second registration with the same
  * id replaces the first). */
 #include <ldns/ldns.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -45,13 +46,19 @@ struct ctx {
 	size_t npend;
 };
 
-static int refuse(struct update_plan *p, int rcode, const char *fmt, const char *arg)
-{
-	char shortarg[80]; /* names are cut so the whole sentence fits the EDE text */
+/* Sets the answer's rcode and the EDE text saying why; the compiler checks
+ * the format against its arguments. */
+static int refuse(struct update_plan *p, int rcode, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
-	snprintf(shortarg, sizeof(shortarg), "%.79s", arg ? arg : "");
+static int refuse(struct update_plan *p, int rcode, const char *fmt, ...)
+{
+	va_list ap;
+
 	p->rcode = rcode;
-	snprintf(p->why_buf, sizeof(p->why_buf), fmt, shortarg);
+	va_start(ap, fmt);
+	vsnprintf(p->why_buf, sizeof(p->why_buf), fmt, ap);
+	va_end(ap);
 	p->why = p->why_buf;
 	return -1;
 }
@@ -124,7 +131,7 @@ static struct pending *pend_get(struct ctx *c, struct service *svc, const char *
 		if (c->pend[i].svc == svc && strcasecmp(c->pend[i].id, id) == 0)
 			return &c->pend[i];
 	if (c->npend == UPDATE_MAX_CHANGES) {
-		refuse(p, RC_REFUSED, "one UPDATE may change at most 64 instances%s", NULL);
+		refuse(p, RC_REFUSED, "one UPDATE may change at most 64 instances");
 		return NULL;
 	}
 	in = registry_find_instance(svc, id);
@@ -201,7 +208,8 @@ static struct pending *srv_target(struct ctx *c, const struct owner *o, const ld
 
 	if (ldns_rr_rd_count(rr) != 4 || owner_of(c, ldns_rr_rdf(rr, 3), &t) < 0 ||
 	    t.kind != NK_INSTANCE || t.svc != o->svc) {
-		refuse(c->plan, RC_REFUSED, "an SRV at %s must point to <id>.%s", o->svc->name);
+		refuse(c->plan, RC_REFUSED, "an SRV at service %s must point to an instance of it",
+		       o->svc->name);
 		return NULL;
 	}
 	return pend_get(c, o->svc, t.id);
@@ -223,7 +231,7 @@ static int add_rr(struct ctx *c, const struct owner *o, const ldns_rr *rr, int f
 		if (type == LDNS_RR_TYPE_TXT)
 			return add_txt(c, pd, rr);
 		if (ldns_rr_rd_count(rr) != 1)
-			return refuse(c->plan, RC_FORMERR, "bad address record%s", NULL);
+			return refuse(c->plan, RC_FORMERR, "bad address record");
 		if (type == LDNS_RR_TYPE_A) {
 			pd->r.has4 = 1;
 			memcpy(pd->r.addr4, ldns_rdf_data(ldns_rr_rdf(rr, 0)), 4);
@@ -349,7 +357,7 @@ static int update_section(struct ctx *c, const ldns_rr_list *ups)
 		else if (cls == LDNS_RR_CLASS_NONE && ldns_rr_ttl(rr) == 0)
 			rc = delete_rr(c, &o, rr, 0);
 		else
-			return refuse(c->plan, RC_FORMERR, "bad class or TTL in the update section%s", NULL);
+			return refuse(c->plan, RC_FORMERR, "bad class or TTL in the update section");
 		if (rc < 0)
 			return -1;
 	}
@@ -544,7 +552,7 @@ static int prerequisites(struct ctx *c, const ldns_rr_list *pre)
 		int exists;
 
 		if (ldns_rr_ttl(rr) != 0)
-			return refuse(c->plan, RC_FORMERR, "prerequisite with a TTL%s", NULL);
+			return refuse(c->plan, RC_FORMERR, "prerequisite with a TTL");
 		if (owner_of(c, ldns_rr_owner(rr), &o) < 0)
 			return refuse(c->plan, RC_NOTZONE, "prerequisite %s is outside the zone", o.text);
 		if (cls == LDNS_RR_CLASS_IN) {
@@ -608,9 +616,9 @@ static int verify_tsig(struct ctx *c, ldns_pkt *pkt, const uint8_t *req, size_t 
 	const ldns_rdf *mac;
 
 	if (!t)
-		return refuse(p, RC_REFUSED, "updates must be signed with a TSIG key%s", NULL);
+		return refuse(p, RC_REFUSED, "updates must be signed with a TSIG key");
 	if (ldns_rr_rd_count(t) < 7)
-		return refuse(p, RC_FORMERR, "malformed TSIG record%s", NULL);
+		return refuse(p, RC_FORMERR, "malformed TSIG record");
 	p->time_signed = tsig_time(t);
 	mac = ldns_rr_rdf(t, 3);
 	if (ldns_rdf_size(mac) <= sizeof(p->request_mac)) {
@@ -622,20 +630,20 @@ static int verify_tsig(struct ctx *c, ldns_pkt *pkt, const uint8_t *req, size_t 
 	    ldns_rdf_size(ldns_rr_rdf(t, 0)) != wire_name_len(alg) ||
 	    !wire_name_eq(alg, ldns_rdf_data(ldns_rr_rdf(t, 0)))) {
 		p->tsig_error = TSIG_BADKEY;
-		return refuse(p, RC_NOTAUTH, "unknown TSIG key or algorithm%s", NULL);
+		return refuse(p, RC_NOTAUTH, "unknown TSIG key or algorithm");
 	}
 	snprintf(keyname, sizeof(keyname), "%s", key->name);
 	/* ldns compares the MACs with CRYPTO_memcmp, in constant time. */
 	if (!ldns_pkt_tsig_verify(pkt, req, len, keyname, key->secret, NULL)) {
 		p->tsig_error = TSIG_BADSIG;
-		return refuse(p, RC_NOTAUTH, "TSIG signature does not verify%s", NULL);
+		return refuse(p, RC_NOTAUTH, "TSIG signature does not verify");
 	}
 	p->key = key;
 	if ((now > p->time_signed ? now - p->time_signed : p->time_signed - now) >
 	    ldns_rdf2native_int16(ldns_rr_rdf(t, 2))) {
 		p->tsig_error = TSIG_BADTIME;
 		p->key = NULL;
-		return refuse(p, RC_NOTAUTH, "TSIG time is outside the allowed window%s", NULL);
+		return refuse(p, RC_NOTAUTH, "TSIG time is outside the allowed window");
 	}
 	return 0;
 }
@@ -677,19 +685,18 @@ static int zone_section(struct ctx *c, ldns_pkt *pkt)
 	uint8_t w[WIRE_NAME_MAX];
 
 	if (ldns_rr_list_rr_count(zl) != 1)
-		return refuse(c->plan, RC_FORMERR, "an UPDATE names exactly one zone%s", NULL);
+		return refuse(c->plan, RC_FORMERR, "an UPDATE names exactly one zone");
 	z = ldns_rr_list_rr(zl, 0);
 	name = ldns_rr_owner(z);
 	if (ldns_rr_get_type(z) != LDNS_RR_TYPE_SOA || ldns_rr_get_class(z) != LDNS_RR_CLASS_IN)
-		return refuse(c->plan, RC_FORMERR, "the zone section must be SOA IN%s", NULL);
+		return refuse(c->plan, RC_FORMERR, "the zone section must be SOA IN");
 	if (ldns_rdf_size(name) > WIRE_NAME_MAX)
-		return refuse(c->plan, RC_FORMERR, "bad zone name%s", NULL);
+		return refuse(c->plan, RC_FORMERR, "bad zone name");
 	memcpy(w, ldns_rdf_data(name), ldns_rdf_size(name));
 	wire_name_lower(w);
 	c->ns = registry_find_ns(c->reg, w, ldns_rdf_size(name));
 	if (!c->ns)
-		return refuse(c->plan, RC_NOTAUTH, "this server is not authoritative for that zone%s",
-			      NULL);
+		return refuse(c->plan, RC_NOTAUTH, "this server is not authoritative for that zone");
 	return 0;
 }
 

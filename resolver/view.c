@@ -453,6 +453,8 @@ static const struct vset *set_from_members(struct builder *b, struct wmember *wm
 		if (!vi)
 			return NULL;
 		iw = iw ? iw : 1;
+		((struct vinst *)vi)->build_set = s;  /* built here, so not yet shared */
+		((struct vinst *)vi)->build_srvw = (uint16_t)(srvw < 1 ? 1 : srvw);
 		mem[s->n].inst = vi;
 		tail_head(mem[s->n].srv_head, TYPE_SRV, ns->cfg->ttl, 0);
 		put16(mem[s->n].srv_head + 10, 0);
@@ -533,15 +535,12 @@ static const char *debug_line(struct builder *b, const struct instance *in, unsi
 	return out;
 }
 
-static unsigned srv_weight_in(const struct vset *set, const struct instance *in)
+static unsigned srv_weight_in(struct builder *b, const struct vset *set,
+			      const struct instance *in)
 {
-	for (uint32_t i = 0; set && i < set->n; i++)
-		if (set->members[i].inst->node->name[0] == strlen(in->id) &&
-		    !strncasecmp((const char *)set->members[i].inst->node->name + 1, in->id,
-				 strlen(in->id)) &&
-		    wire_name_eq(set->members[i].inst->node->name + 1 + strlen(in->id), in->svc->wire))
-			return (unsigned)(set->members[i].srv_head[12] << 8 | set->members[i].srv_head[13]);
-	return 0;
+	const struct vinst *vi = vinst_of(b, in);
+
+	return vi && set && vi->build_set == set ? vi->build_srvw : 0;
 }
 
 /* The listing covers every instance of the given services, healthy or not. */
@@ -563,7 +562,7 @@ static const struct vdebug *debug_of(struct builder *b, const struct service *co
 		for (size_t j = 0; j < svcs[i]->n; j++) {
 			const struct instance *in = svcs[i]->inst[j];
 
-			if (!(lines[k] = debug_line(b, in, srv_weight_in(set, in))))
+			if (!(lines[k] = debug_line(b, in, srv_weight_in(b, set, in))))
 				return NULL;
 			expiry[k++] = in->lease_expiry;
 		}

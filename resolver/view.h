@@ -41,6 +41,10 @@ struct vinst {
 	uint8_t aaaa_tail[26];
 	const uint8_t *txt_tail;    /* TXT: attributes and health= */
 	uint16_t txt_len;
+	/* Used while the view is built: the set last given this instance and
+	 * its SRV weight there, for that set's debugging listing. */
+	const void *build_set;
+	uint16_t build_srvw;
 };
 
 /* One SRV target of a set, with its SRV head (type, class, ttl, rdlength,
