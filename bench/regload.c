@@ -157,7 +157,9 @@ int main(int argc, char **argv)
 			}
 			if (send(fd, wire, len, 0) < 0) {
 				free(wire);
-				if (errno == EAGAIN || errno == ENOBUFS)
+				/* ECONNREFUSED reports an ICMP error queued on the
+				 * connected socket earlier; the next send goes out. */
+				if (errno == EAGAIN || errno == ENOBUFS || errno == ECONNREFUSED)
 					break;
 				perror("regload: send");
 				return 1;

@@ -35,6 +35,21 @@ static int make_child_name(const char *label, const uint8_t *parent, size_t plen
 	return 0;
 }
 
+/* The id lower-cased, as a key of the service's id table. */
+static size_t set_key(struct instance *in)
+{
+	size_t n = strlen(in->id);
+
+	for (size_t i = 0; i < n; i++)
+		in->key[i] = (uint8_t)(in->id[i] >= 'A' && in->id[i] <= 'Z' ? in->id[i] + 32 : in->id[i]);
+	return n;
+}
+
+static int index_add(struct service *svc, struct instance *in)
+{
+	return nametab_put(&svc->ids, in->key, set_key(in), in);
+}
+
 static void instance_free(struct instance *in)
 {
 	if (!in)
@@ -96,13 +111,15 @@ static int service_init(struct registry *reg, struct ns *ns, struct service *svc
 		return ERR_NAME;
 	svc->cap = cs->ninstances ? cs->ninstances : 4;
 	svc->inst = calloc(svc->cap, sizeof(*svc->inst));
-	if (!svc->inst)
+	if (!svc->inst || nametab_init(&svc->ids, svc->cap) < 0)
 		return -ENOMEM;
 	for (size_t i = 0; i < cs->ninstances; i++) {
 		rc = instance_from_cfg(svc, &cs->instances[i], &svc->inst[i]);
 		if (rc < 0)
 			return rc;
 		svc->n++;
+		if ((rc = index_add(svc, svc->inst[i])) < 0)
+			return rc;
 	}
 	return nametab_put(&reg->services, svc->wire, svc->wire_len, svc);
 }
@@ -258,6 +275,7 @@ void registry_free(struct registry *reg)
 			for (size_t k = 0; k < svc->n; k++)
 				instance_free(svc->inst[k]);
 			free(svc->inst);
+			nametab_close(&svc->ids);
 		}
 		for (size_t r = 0; ns->routers && r < ns->nrouters; r++)
 			free(ns->routers[r].routes);
@@ -277,10 +295,14 @@ struct service *registry_find_service(const struct registry *reg, const uint8_t 
 
 struct instance *registry_find_instance(const struct service *svc, const char *id)
 {
-	for (size_t i = 0; i < svc->n; i++)
-		if (strcasecmp(svc->inst[i]->id, id) == 0)
-			return svc->inst[i];
-	return NULL;
+	uint8_t key[CFG_LABEL_MAX];
+	size_t n = strlen(id);
+
+	if (n >= sizeof(key))
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		key[i] = (uint8_t)(id[i] >= 'A' && id[i] <= 'Z' ? id[i] + 32 : id[i]);
+	return nametab_find(&svc->ids, key, n);
 }
 
 int registry_set_health(struct registry *reg, struct instance *inst,
@@ -367,7 +389,10 @@ static int attrs_from_txt(struct instance *in, const uint8_t *p, size_t len)
 
 static void remove_at(struct service *svc, size_t i)
 {
-	instance_free(svc->inst[i]);
+	struct instance *in = svc->inst[i];
+
+	nametab_del(&svc->ids, in->key, strlen(in->id));
+	instance_free(in);
 	memmove(&svc->inst[i], &svc->inst[i + 1], (svc->n - i - 1) * sizeof(*svc->inst));
 	svc->n--;
 }
@@ -406,10 +431,11 @@ static int put_instance(struct registry *reg, struct service *svc, const struct 
 			in->healthy_since_ms = old->healthy_since_ms;
 		for (size_t i = 0; i < svc->n; i++)
 			if (svc->inst[i] == old) {
+				nametab_del(&svc->ids, old->key, strlen(old->id));
 				instance_free(old);
 				svc->inst[i] = in;
 			}
-		return 0;
+		return index_add(svc, in);
 	}
 	if (svc->n == svc->cap) {
 		size_t cap = svc->cap ? svc->cap * 2 : 4;
@@ -423,7 +449,7 @@ static int put_instance(struct registry *reg, struct service *svc, const struct 
 		svc->cap = cap;
 	}
 	svc->inst[svc->n++] = in;
-	return 0;
+	return index_add(svc, in);
 }
 
 int registry_apply(struct registry *reg, const struct jrec *r, uint64_t now_ms)
@@ -436,9 +462,10 @@ int registry_apply(struct registry *reg, const struct jrec *r, uint64_t now_ms)
 	if (r->op == JOURNAL_PUT) {
 		rc = put_instance(reg, svc, r, now_ms);
 	} else if (r->op == JOURNAL_DEL) {
-		for (size_t i = 0; i < svc->n; i++)
-			if (svc->inst[i]->origin == ORIGIN_UPDATE &&
-			    strcasecmp(svc->inst[i]->id, r->id) == 0) {
+		struct instance *in = registry_find_instance(svc, r->id);
+
+		for (size_t i = 0; in && in->origin == ORIGIN_UPDATE && i < svc->n; i++)
+			if (svc->inst[i] == in) {
 				remove_at(svc, i);
 				break;
 			}

@@ -22,6 +22,7 @@ struct service;
 
 struct instance {
 	char id[CFG_LABEL_MAX];
+	uint8_t key[CFG_LABEL_MAX];   /* id lower-cased: the key in its service's ids */
 	struct service *svc;
 	int has4, has6;
 	uint8_t addr4[4];
@@ -44,6 +45,7 @@ struct service {
 	struct cfg_health_check hc;
 	struct instance **inst;
 	size_t n, cap;
+	struct nametab ids;            /* instance key -> struct instance, O(1) by id */
 };
 
 struct route {
