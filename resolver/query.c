@@ -7,6 +7,7 @@
  * owners point at them. Truncation follows RFC 2181 9: additional records are
  * dropped first, and only an answer or authority section that does not fit
  * sets TC. */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -333,6 +334,33 @@ static void answer_in(struct query_ctx *q, const struct view *v, struct answer *
 	}
 }
 
+/* One line of the listing: name, addresses, port, weights, health, origin
+ * and the lease left. */
+static size_t listing_line(const struct vdebug_item *it, uint64_t now, char *out, size_t cap)
+{
+	static const char *const health[] = { "healthy", "unhealthy", "warning" };
+	const struct vinst *vi = it->vi;
+	char name[WIRE_NAME_TEXT_MAX], a4[INET_ADDRSTRLEN] = "", a6[INET6_ADDRSTRLEN] = "";
+	char lease[32];
+	int n;
+
+	wire_name_to_text(vi->node->name, name, sizeof(name));
+	if (vi->has4)
+		inet_ntop(AF_INET, vi->a_tail + 10, a4, sizeof(a4));
+	if (vi->has6)
+		inet_ntop(AF_INET6, vi->aaaa_tail + 10, a6, sizeof(a6));
+	if (vi->expiry)
+		snprintf(lease, sizeof(lease), "%llus",
+			 (unsigned long long)(vi->expiry > now ? vi->expiry - now : 0));
+	else
+		snprintf(lease, sizeof(lease), "none");
+	n = snprintf(out, cap, "%s addr=%s%s%s port=%u weight=%u srv_weight=%u health=%s"
+		     " origin=%s lease=%s", name, a4, vi->has4 && vi->has6 ? "," : "", a6,
+		     vi->port, vi->weight, it->srvw, health[vi->health % 3],
+		     vi->origin ? "update" : "config", lease);
+	return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
+}
+
 /* CH TXT at a service or router name: every instance, for debugging with dig
  * (not the hot path: it formats text and reads the clock). */
 static void answer_listing(struct answer *a, const struct vdebug *d)
@@ -341,24 +369,16 @@ static void answer_listing(struct answer *a, const struct vdebug *d)
 
 	a->aa = 1;
 	for (uint32_t i = 0; i < d->n && !a->w.err; i++) {
-		char lease[32];
-		size_t l1 = strlen(d->lines[i]), l2;
+		char line[256];
+		size_t l = listing_line(&d->items[i], now, line, sizeof(line));
 
-		if (d->expiry[i])
-			snprintf(lease, sizeof(lease), " lease=%llus", (unsigned long long)
-				 (d->expiry[i] > now ? d->expiry[i] - now : 0));
-		else
-			snprintf(lease, sizeof(lease), " lease=none");
-		l2 = strlen(lease);
-		l1 = l1 + l2 > 255 ? 255 - l2 : l1;
 		wire_put_u16(&a->w, 0xC000 | HDR);
 		wire_put_u16(&a->w, T_TXT);
 		wire_put_u16(&a->w, C_CH);
 		wire_put_u32(&a->w, 0);
-		wire_put_u16(&a->w, (uint16_t)(1 + l1 + l2));
-		wire_put_u8(&a->w, (uint8_t)(l1 + l2));
-		wire_put(&a->w, d->lines[i], l1);
-		wire_put(&a->w, lease, l2);
+		wire_put_u16(&a->w, (uint16_t)(1 + l));
+		wire_put_u8(&a->w, (uint8_t)l);
+		wire_put(&a->w, line, l);
 		a->count[0]++;
 	}
 }

@@ -31,6 +31,7 @@ struct registrar {
 	registrar_changed_cb changed;
 	void *arg;
 	uv_timer_t expiry;
+	uint64_t armed;              /* unix second the expiry timer is set for; 0 none */
 	uv_work_t work;
 	int sync_rc, syncing_now, closing, open;
 	struct answer *waiting, *syncing;
@@ -65,13 +66,24 @@ static void expiry_due(uv_timer_t *t);
 
 /* Leases end on whole unix seconds; the timer is armed from a millisecond
  * clock so it fires at the second, not up to a second after it. */
+static void arm_at(struct registrar *r, uint64_t next);
+
+/* Finds the earliest lease (a scan of every instance: at start, on reload
+ * and when the timer fired) and sets the timer for it. */
 static void arm_expiry(struct registrar *r)
 {
-	uint64_t next = registry_next_expiry(r->reg), now_ms;
-	struct timespec ts;
-
 	if (r->closing)
 		return;
+	arm_at(r, registry_next_expiry(r->reg));
+}
+
+/* Sets the expiry timer for unix second next (0: stop it). */
+static void arm_at(struct registrar *r, uint64_t next)
+{
+	uint64_t now_ms;
+	struct timespec ts;
+
+	r->armed = next;
 	if (!next) {
 		uv_timer_stop(&r->expiry);
 		return;
@@ -285,7 +297,13 @@ void registrar_on_update(void *arg, struct server_req *req, const uint8_t *msg, 
 	}
 	log_info("update", "accepted changes=%zu lease=%u", p->nchanges, p->lease);
 	r->changed(r->arg);
-	arm_expiry(r);
+	/* Only a lease ending sooner than the timer moves it: no scan here. */
+	for (size_t i = 0; i < p->nchanges; i++) {
+		uint64_t e = p->changes[i].op == JOURNAL_PUT ? p->changes[i].lease_expiry : 0;
+
+		if (e && !r->closing && (!r->armed || e < r->armed))
+			arm_at(r, e);
+	}
 	hold(r, req, r->out, n);
 	kick_sync(r);
 }

@@ -22,11 +22,14 @@
 
 struct server;
 
+/* Each listener is its own allocation: a bind retry abandons one while its
+ * handles are still closing, and libuv owns them until their callbacks ran. */
 struct listener {
 	struct server *srv;
 	uv_udp_t udp;
 	uv_tcp_t tcp;
 	struct sockaddr_storage addr;
+	int open;                   /* handles not yet closed */
 };
 
 struct conn {
@@ -53,7 +56,7 @@ struct server_req {
 
 struct server {
 	uv_loop_t *loop;
-	struct listener *ls;
+	struct listener **ls;
 	size_t nls;
 	const struct view *view;
 	struct query_ctx qctx;
@@ -84,6 +87,8 @@ static void handle_closed(uv_handle_t *h)
 	struct listener *l = h->data;
 	struct server *s = l->srv;
 
+	if (--l->open == 0)
+		free(l);
 	s->open--;
 	server_maybe_free(s);
 }
@@ -471,6 +476,7 @@ static int bind_one(struct server *s, struct listener *l, const struct sockaddr_
 	if ((rc = uv_udp_init(s->loop, &l->udp)) < 0)
 		goto fail;
 	s->open++;
+	l->open++;
 	rc = uv_udp_bind(&l->udp, (struct sockaddr *)&a, v6 ? UV_UDP_IPV6ONLY : 0);
 	if (rc == 0)
 		rc = uv_udp_getsockname(&l->udp, (struct sockaddr *)&l->addr, &namelen);
@@ -479,6 +485,7 @@ static int bind_one(struct server *s, struct listener *l, const struct sockaddr_
 	if ((rc = uv_tcp_init(s->loop, &l->tcp)) < 0)
 		goto fail;
 	s->open++;
+	l->open++;
 	rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&l->addr, v6 ? UV_TCP_IPV6ONLY : 0);
 	if (rc == 0)
 		rc = uv_listen((uv_stream_t *)&l->tcp, 128, tcp_accept);
@@ -492,8 +499,16 @@ fail:
 	return rc;
 }
 
+/* Closes l's handles; l is freed by the last close callback (or now, when
+ * no handle was ever opened). */
 static void close_listener(struct listener *l)
 {
+	if (!l)
+		return;
+	if (l->open == 0) {
+		free(l);
+		return;
+	}
 	if (l->udp.loop && !uv_is_closing((uv_handle_t *)&l->udp))
 		uv_close((uv_handle_t *)&l->udp, handle_closed);
 	if (l->tcp.loop && !uv_is_closing((uv_handle_t *)&l->tcp))
@@ -519,11 +534,15 @@ int server_new(struct server **out, uv_loop_t *loop, const struct config *cfg,
 		s->nls++;
 		/* Port 0: UDP picks the port; retry when TCP finds it taken. */
 		for (int tries = 0; tries < 8; tries++) {
-			rc = bind_one(s, &s->ls[i], &cfg->listen[i], errbuf, errlen);
+			if (!(s->ls[i] = calloc(1, sizeof(*s->ls[i])))) {
+				rc = -ENOMEM;
+				break;
+			}
+			rc = bind_one(s, s->ls[i], &cfg->listen[i], errbuf, errlen);
 			if (rc != UV_EADDRINUSE || addr_port((struct sockaddr *)&cfg->listen[i]))
 				break;
-			close_listener(&s->ls[i]);
-			memset(&s->ls[i], 0, sizeof(s->ls[i]));
+			close_listener(s->ls[i]); /* freed once its handles closed */
+			s->ls[i] = NULL;
 		}
 		if (rc < 0)
 			break;
@@ -555,7 +574,7 @@ void server_describe(const struct server *s, char *out, size_t outlen)
 	for (size_t i = 0; i < s->nls && o < outlen; i++) {
 		char text[ADDR_TEXT_MAX];
 		int n = snprintf(out + o, outlen - o, " listen=%s",
-				 addr_format((const struct sockaddr *)&s->ls[i].addr, text));
+				 addr_format((const struct sockaddr *)&s->ls[i]->addr, text));
 
 		if (n < 0)
 			break;
@@ -619,7 +638,7 @@ void server_close(struct server *s)
 {
 	s->closing = 1;
 	for (size_t i = 0; i < s->nls; i++)
-		close_listener(&s->ls[i]);
+		close_listener(s->ls[i]);
 	while (s->head)
 		conn_close(s->head);
 	server_maybe_free(s);

@@ -311,6 +311,11 @@ static struct vinst *vinst_new(struct builder *b, const struct instance *in)
 	vi->node = node;
 	vi->has4 = (uint8_t)in->has4;
 	vi->has6 = (uint8_t)in->has6;
+	vi->port = in->port;
+	vi->weight = in->weight;
+	vi->health = (uint8_t)in->health;
+	vi->origin = (uint8_t)in->origin;
+	vi->expiry = in->lease_expiry;
 	tail_head(vi->a_tail, TYPE_A, ns->cfg->ttl, 4);
 	memcpy(vi->a_tail + 10, in->addr4, 4);
 	tail_head(vi->aaaa_tail, 28, ns->cfg->ttl, 16);
@@ -513,28 +518,6 @@ static size_t router_members(struct builder *b, const struct router *r, struct w
 	return m;
 }
 
-/* One line of the debugging listing for in, whose SRV weight in this set is
- * srvw (0 when it is not in the answers). */
-static const char *debug_line(struct builder *b, const struct instance *in, unsigned srvw)
-{
-	char a4[INET_ADDRSTRLEN] = "", a6[INET6_ADDRSTRLEN] = "", line[256];
-	char *out;
-	int n;
-
-	if (in->has4)
-		inet_ntop(AF_INET, in->addr4, a4, sizeof(a4));
-	if (in->has6)
-		inet_ntop(AF_INET6, in->addr6, a6, sizeof(a6));
-	n = snprintf(line, sizeof(line), "%.63s.%.63s addr=%s%s%s port=%u weight=%u srv_weight=%u"
-		     " health=%s origin=%s", in->id, in->svc->name, a4, in->has4 && in->has6 ? "," : "",
-		     a6, in->port, in->weight, srvw, registry_health_str(in->health),
-		     in->origin == ORIGIN_CONFIG ? "config" : "update");
-	if (n < 0 || !(out = balloc(b, (size_t)n + 1)))
-		return NULL;
-	memcpy(out, line, (size_t)n + 1);
-	return out;
-}
-
 static unsigned srv_weight_in(struct builder *b, const struct vset *set,
 			      const struct instance *in)
 {
@@ -548,27 +531,24 @@ static const struct vdebug *debug_of(struct builder *b, const struct service *co
 				     size_t nsvc, const struct vset *set)
 {
 	struct vdebug *d = balloc(b, sizeof(*d));
+	struct vdebug_item *items;
 	size_t total = 0, k = 0;
-	const char **lines;
-	uint64_t *expiry;
 
 	for (size_t i = 0; i < nsvc; i++)
 		total += svcs[i]->n;
-	lines = balloc(b, (total ? total : 1) * sizeof(*lines));
-	expiry = balloc(b, (total ? total : 1) * sizeof(*expiry));
-	if (!d || !lines || !expiry)
+	items = balloc(b, (total ? total : 1) * sizeof(*items));
+	if (!d || !items)
 		return NULL;
 	for (size_t i = 0; i < nsvc; i++)
 		for (size_t j = 0; j < svcs[i]->n; j++) {
 			const struct instance *in = svcs[i]->inst[j];
 
-			if (!(lines[k] = debug_line(b, in, srv_weight_in(b, set, in))))
-				return NULL;
-			expiry[k++] = in->lease_expiry;
+			items[k].vi = vinst_of(b, in);
+			items[k].srvw = (uint16_t)srv_weight_in(b, set, in);
+			k += items[k].vi != NULL;
 		}
 	d->n = (uint32_t)k;
-	d->lines = lines;
-	d->expiry = expiry;
+	d->items = items;
 	return d;
 }
 

@@ -41,6 +41,11 @@ struct vinst {
 	uint8_t aaaa_tail[26];
 	const uint8_t *txt_tail;    /* TXT: attributes and health= */
 	uint16_t txt_len;
+	/* For the debugging listing. */
+	uint16_t port;
+	uint32_t weight;
+	uint8_t health, origin;     /* enum health_state, enum origin */
+	uint64_t expiry;            /* lease end, unix s; 0 = none */
 	/* Used while the view is built: the set last given this instance and
 	 * its SRV weight there, for that set's debugging listing. */
 	const void *build_set;
@@ -67,12 +72,16 @@ struct vset {
 };
 
 /* The debugging listing of a service or router (class CH TXT at its name):
- * one line per instance, unhealthy ones included; the lease left is added
- * at query time from expiry. */
+ * one line per instance, unhealthy ones included. It is formatted when asked
+ * (not per view build), from these fields; the lease left is computed then. */
+struct vdebug_item {
+	const struct vinst *vi;
+	uint16_t srvw;              /* its SRV weight in this set; 0 = not answered */
+};
+
 struct vdebug {
 	uint32_t n;
-	const char *const *lines;
-	const uint64_t *expiry;     /* unix seconds, 0 = no lease */
+	const struct vdebug_item *items;
 };
 
 struct vns {
