@@ -1,14 +1,52 @@
 /* relay.c - both-way byte relay with bounded memory (see relay.h). */
+#include <stdlib.h>
 #include <string.h>
 #include "log.h"
 #include "relay.h"
+
+#define POOL_MAX 1024            /* free buffers kept for reuse (16 MiB) */
+
+/* Free buffers, linked through their first bytes. One loop thread uses it. */
+static void *pool;
+static unsigned pooled;
+
+static char *buf_get(void)
+{
+	void *b = pool;
+
+	if (b) {
+		memcpy(&pool, b, sizeof(pool));
+		pooled--;
+		return b;
+	}
+	return malloc(RELAY_BUF);
+}
+
+static void buf_put(char **bp)
+{
+	char *b = *bp;
+
+	*bp = NULL;
+	if (!b)
+		return;
+	if (pooled >= POOL_MAX) {
+		free(b);
+		return;
+	}
+	memcpy(b, &pool, sizeof(pool));
+	pool = b;
+	pooled++;
+}
 
 static void handle_closed(uv_handle_t *h)
 {
 	struct relay *r = h->data;
 
-	if (--r->open == 0)
+	if (--r->open == 0) {
+		buf_put(&r->up.buf);     /* writes were cancelled before this */
+		buf_put(&r->down.buf);
 		r->done(r);
+	}
 }
 
 void relay_close(struct relay *r)
@@ -81,8 +119,10 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 	struct relay_dir *d = (uv_tcp_t *)h == &r->client ? &r->up : &r->down;
 
 	(void)hint;
+	if (!d->buf)
+		d->buf = buf_get();
 	buf->base = d->buf;
-	buf->len = sizeof(d->buf);
+	buf->len = d->buf ? RELAY_BUF : 0;   /* 0: libuv reports UV_ENOBUFS */
 }
 
 static void on_written(uv_write_t *req, int status)
@@ -94,6 +134,7 @@ static void on_written(uv_write_t *req, int status)
 		relay_close(d->r);
 		return;
 	}
+	buf_put(&d->buf);
 	if (d->eof)
 		pass_eof(d);
 	else if (uv_read_start(d->from, on_alloc, on_read) < 0)
@@ -110,8 +151,10 @@ static void forward(struct relay_dir *d, size_t n)
 		return;
 	}
 	d->bytes += n;
-	if (w == (int)n)
+	if (w == (int)n) {
+		buf_put(&d->buf);        /* all out: nothing to hold while idle */
 		return;
+	}
 	w = w < 0 ? 0 : w;
 	/* The kernel took part of it: write the rest and stop reading meanwhile. */
 	b = uv_buf_init(d->buf + w, (unsigned)(n - (size_t)w));
@@ -128,9 +171,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	struct relay *r = s->data;
 	struct relay_dir *d = (uv_tcp_t *)s == &r->client ? &r->up : &r->down;
 
-	(void)buf;
 	if (r->closing)
 		return;
+	if (nread <= 0 && buf->base == d->buf && !d->writing)
+		buf_put(&d->buf);        /* EOF, error or nothing read: give it back */
 	if (nread > 0) {
 		touch(r);
 		forward(d, (size_t)nread);

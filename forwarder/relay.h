@@ -1,9 +1,11 @@
 /* relay.h - moving bytes both ways between two TCP streams (libuv).
  *
- * Each direction owns one RELAY_BUF buffer: a read fills it, the bytes are
- * written with uv_try_write, and only what the kernel did not take goes
- * through uv_write, during which that side is not read (back-pressure). So a
- * connection never holds more than 2 x RELAY_BUF of data, whatever the peers
+ * A direction borrows one RELAY_BUF buffer when its side becomes readable: a
+ * read fills it, the bytes are written with uv_try_write, and only what the
+ * kernel did not take goes through uv_write, during which that side is not
+ * read (back-pressure). Once the bytes are out the buffer goes back to a
+ * shared free list, so an idle connection holds no buffer (about 1 KiB of
+ * state) and a busy one never more than 2 x RELAY_BUF, whatever the peers
  * do. An EOF is passed on as a shutdown of the other side's write half
  * (half-close); the relay ends when both halves are shut, on any error (which
  * closes both sides), or after idle_ms without a byte. */
@@ -23,7 +25,7 @@ struct relay_dir {
 	uv_shutdown_t sreq;
 	int writing, eof, shut;
 	uint64_t bytes;
-	char buf[RELAY_BUF];
+	char *buf;                   /* borrowed while bytes are in flight, or NULL */
 };
 
 /* Called once both handles and the timer have closed; arg owns the relay. */

@@ -66,20 +66,21 @@ static int walk(const uint8_t *msg, size_t len, struct srv_set *out, int srv)
 {
 	struct wire w;
 	uint8_t name[WIRE_NAME_MAX];
-	uint16_t qd, count;
+	uint16_t qd;
+	uint32_t count;                   /* three u16 counts: no wrap */
 
 	wire_init_ro(&w, msg, len);
 	wire_skip(&w, 3);
 	out->rcode = wire_u8(&w) & 0xF;
 	qd = wire_u16(&w);
 	count = wire_u16(&w);
-	count = (uint16_t)(count + wire_u16(&w));
-	count = (uint16_t)(count + wire_u16(&w));
+	count += wire_u16(&w);
+	count += wire_u16(&w);
 	for (uint16_t i = 0; i < qd && !w.err; i++) {
 		wire_name_read(&w, name, 1);
 		wire_skip(&w, 4);
 	}
-	for (uint16_t i = 0; i < count && !w.err; i++) {
+	for (uint32_t i = 0; i < count && !w.err; i++) {
 		size_t nl = wire_name_read(&w, name, 1);
 		uint16_t type = wire_u16(&w), rdlen;
 		uint32_t ttl;
