@@ -533,7 +533,7 @@ int server_new(struct server **out, uv_loop_t *loop, const struct config *cfg,
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		s->nls++;
 		/* Port 0: UDP picks the port; retry when TCP finds it taken. */
-		for (int tries = 0; tries < 8; tries++) {
+		for (int tries = 0; tries < 16; tries++) {
 			if (!(s->ls[i] = calloc(1, sizeof(*s->ls[i])))) {
 				rc = -ENOMEM;
 				break;
