@@ -1,15 +1,20 @@
 /* server.c - UDP and TCP listeners for the resolver (see server.h).
  *
- * One receive buffer per server serves every UDP socket: libuv calls the
- * receive callback synchronously, the answer is written into a second
- * server-wide buffer and sent with uv_udp_try_send before the next datagram
- * is read. TCP connections own bounded, lazily grown buffers; a response is
- * first tried with uv_try_write and only what the kernel does not take is
- * queued. */
+ * UDP sockets are our own, watched with uv_poll: when one is readable,
+ * recvmmsg() takes up to UDP_BATCH datagrams into the server's receive
+ * slots, each is answered into its send slot, and one sendmmsg() sends the
+ * answers. A batch costs three system calls (wake-up, receive, send) however
+ * many queries it holds, and the slots are allocated once, so a query costs
+ * no allocation. TCP connections own bounded, lazily grown buffers; a
+ * response is first tried with uv_try_write and only what the kernel does not
+ * take is queued. */
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include "addr.h"
 #include "err.h"
 #include "log.h"
@@ -19,6 +24,19 @@
 #define TCP_IN_START 4096
 #define TCP_OUT_HIGH 65536       /* stop answering (and reading) above this */
 #define TCP_OUT_MAX (TCP_OUT_HIGH + MSG_MAX + 2)
+#define UDP_BATCH 32             /* datagrams per recvmmsg/sendmmsg */
+#define UDP_ROUNDS 4             /* batches per wake-up before polling again */
+#define UDP_OUT_MAX 4096         /* udp_payload's upper bound */
+
+/* The UDP slots: a datagram up to 64 KiB may arrive (an UPDATE), answers
+ * are at most udp_payload. Pages are touched only as far as datagrams reach. */
+struct udp_slots {
+	struct mmsghdr rx[UDP_BATCH], tx[UDP_BATCH];
+	struct iovec rxv[UDP_BATCH], txv[UDP_BATCH];
+	struct sockaddr_storage peer[UDP_BATCH];
+	uint8_t in[UDP_BATCH][MSG_MAX + 1];
+	uint8_t out[UDP_BATCH][UDP_OUT_MAX];
+};
 
 struct server;
 
@@ -26,7 +44,8 @@ struct server;
  * handles are still closing, and libuv owns them until their callbacks ran. */
 struct listener {
 	struct server *srv;
-	uv_udp_t udp;
+	uv_poll_t udp;
+	int fd;                     /* the UDP socket, -1 when none */
 	uv_tcp_t tcp;
 	struct sockaddr_storage addr;
 	int open;                   /* handles not yet closed */
@@ -49,7 +68,7 @@ struct conn {
 /* A pending UPDATE: where its answer goes. */
 struct server_req {
 	struct server *srv;
-	uv_udp_t *udp;              /* UDP: the socket and the client */
+	struct listener *l;         /* UDP: the socket and the client */
 	struct sockaddr_storage peer;
 	struct conn *conn;          /* TCP: the connection (holds a reference) */
 };
@@ -69,13 +88,14 @@ struct server {
 	struct conn *head, *tail;
 	size_t nconns;
 	int open, closing;
-	uint8_t rbuf[MSG_MAX + 1];
+	struct udp_slots *slots;
 	uint8_t wscratch[MSG_MAX + 2];
 };
 
 static void server_maybe_free(struct server *s)
 {
 	if (s->closing && s->open == 0 && s->pending == 0) {
+		free(s->slots);
 		free(s->ls);
 		free(s);
 	}
@@ -87,14 +107,18 @@ static void handle_closed(uv_handle_t *h)
 	struct listener *l = h->data;
 	struct server *s = l->srv;
 
+	if (h == (uv_handle_t *)&l->udp && l->fd >= 0) {
+		close(l->fd);
+		l->fd = -1;
+	}
 	if (--l->open == 0)
 		free(l);
 	s->open--;
 	server_maybe_free(s);
 }
 
-/* A pending answer to a UDP client (udp, peer) or a TCP connection c. */
-static struct server_req *req_new(struct server *s, uv_udp_t *udp, const struct sockaddr *peer,
+/* A pending answer to a UDP client (listener l, peer) or a TCP connection c. */
+static struct server_req *req_new(struct server *s, struct listener *l, const struct sockaddr *peer,
 				  struct conn *c)
 {
 	struct server_req *r = calloc(1, sizeof(*r));
@@ -102,7 +126,7 @@ static struct server_req *req_new(struct server *s, uv_udp_t *udp, const struct 
 	if (!r)
 		return NULL;
 	r->srv = s;
-	r->udp = udp;
+	r->l = l;
 	if (peer)
 		memcpy(&r->peer, peer, addr_len(peer));
 	r->conn = c;
@@ -120,44 +144,127 @@ static int is_update(const char *msg, size_t len)
 	return len >= 12 && (msg[2] & 0xF8) == (5 << 3);
 }
 
-static void udp_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+/* Answers datagram i of the batch into its send slot; returns the answer's
+ * length, 0 when none is due now (deferred to an UPDATE or the upstream). */
+static size_t udp_answer(struct server *s, struct listener *l, const struct view *v, unsigned i,
+			 size_t len)
 {
-	struct listener *l = h->data;
-
-	buf->base = (char *)l->srv->rbuf;
-	buf->len = sizeof(l->srv->rbuf);
-}
-
-static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
-		     const struct sockaddr *from, unsigned flags)
-{
-	struct listener *l = h->data;
-	struct server *s = l->srv;
+	struct udp_slots *u = s->slots;
+	const struct sockaddr *from = (const struct sockaddr *)&u->peer[i];
 	size_t n;
-	uv_buf_t out;
 
-	if (nread <= 0 || !from || (flags & UV_UDP_PARTIAL) || !s->view)
-		return;
-	if (is_update(buf->base, (size_t)nread) && s->update_cb) {
-		struct server_req *r = req_new(s, h, from, NULL);
+	if (is_update((const char *)u->in[i], len) && s->update_cb) {
+		struct server_req *r = req_new(s, l, from, NULL);
 
 		if (r)
-			s->update_cb(s->update_arg, r, (const uint8_t *)buf->base, (size_t)nread);
-		return;
+			s->update_cb(s->update_arg, r, u->in[i], len);
+		return 0;
 	}
-	s->qctx.now = uv_now(s->loop) / 1000;
-	n = query_process(&s->qctx, s->view, (const uint8_t *)buf->base, (size_t)nread,
-			  s->wscratch, MSG_MAX, 0);
+	n = query_process(&s->qctx, v, u->in[i], len, u->out[i], UDP_OUT_MAX, 0);
 	if (!n) {
 		struct server_req *r;
 
-		if (s->qctx.fwd.pending && s->forward_cb && (r = req_new(s, h, from, NULL)))
+		if (s->qctx.fwd.pending && s->forward_cb && (r = req_new(s, l, from, NULL)))
 			s->forward_cb(s->forward_arg, r, &s->qctx.fwd);
-		return;
 	}
-	out = uv_buf_init((char *)s->wscratch, (unsigned)n);
-	if (uv_udp_try_send(h, &out, 1, from) < 0)
-		s->qctx.stats.dropped++; /* socket buffer full: the client retries */
+	return n;
+}
+
+/* Sends the batch's answers; what the socket buffer does not take is dropped
+ * (the client retries), as a full interface queue would. */
+static void udp_flush(struct server *s, struct listener *l, unsigned nout)
+{
+	struct mmsghdr *tx = s->slots->tx;
+	unsigned done = 0;
+
+	while (done < nout) {
+		int rc = sendmmsg(l->fd, tx + done, nout - done, MSG_DONTWAIT);
+
+		if (rc < 0) {
+			if (errno == EINTR)
+				continue;
+			/* EAGAIN, or an error of the first datagram (e.g. an
+			 * unreachable peer): skip that one. */
+			s->qctx.stats.dropped++;
+			done++;
+			continue;
+		}
+		done += (unsigned)rc;
+	}
+}
+
+static void udp_readable(uv_poll_t *h, int status, int events)
+{
+	struct listener *l = h->data;
+	struct server *s = l->srv;
+	struct udp_slots *u = s->slots;
+	const struct view *v = __atomic_load_n(&s->view, __ATOMIC_ACQUIRE);
+
+	if (status < 0 || !(events & UV_READABLE) || !v)
+		return;
+	s->qctx.now = uv_now(s->loop) / 1000;
+	for (int round = 0; round < UDP_ROUNDS; round++) {
+		unsigned nout = 0;
+		int n;
+
+		for (unsigned i = 0; i < UDP_BATCH; i++) {
+			u->rxv[i].iov_len = sizeof(u->in[i]);
+			u->rx[i].msg_hdr.msg_namelen = sizeof(u->peer[i]);
+		}
+		n = recvmmsg(l->fd, u->rx, UDP_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			return; /* EAGAIN: drained; other errors: poll again */
+		for (unsigned i = 0; i < (unsigned)n; i++) {
+			size_t len = u->rx[i].msg_len, out;
+
+			if ((u->rx[i].msg_hdr.msg_flags & MSG_TRUNC) ||
+			    !(out = udp_answer(s, l, v, i, len)))
+				continue;
+			u->tx[nout].msg_hdr.msg_name = &u->peer[i];
+			u->tx[nout].msg_hdr.msg_namelen = u->rx[i].msg_hdr.msg_namelen;
+			u->tx[nout].msg_hdr.msg_iov = &u->txv[i];
+			u->tx[nout].msg_hdr.msg_iovlen = 1;
+			u->txv[i].iov_base = u->out[i];
+			u->txv[i].iov_len = out;
+			nout++;
+		}
+		udp_flush(s, l, nout);
+		if (n < UDP_BATCH)
+			return;
+	}
+}
+
+static struct udp_slots *udp_slots_new(void)
+{
+	struct udp_slots *u = calloc(1, sizeof(*u));
+
+	if (!u)
+		return NULL;
+	for (unsigned i = 0; i < UDP_BATCH; i++) {
+		u->rxv[i].iov_base = u->in[i];
+		u->rx[i].msg_hdr.msg_name = &u->peer[i];
+		u->rx[i].msg_hdr.msg_iov = &u->rxv[i];
+		u->rx[i].msg_hdr.msg_iovlen = 1;
+	}
+	return u;
+}
+
+/* A UDP socket bound to *a (IPv6 only for an IPv6 address): the fd, or a
+ * negative libuv error code. */
+static int udp_socket(const struct sockaddr_storage *a)
+{
+	int v6 = a->ss_family == AF_INET6, one = 1, fd, rc;
+
+	fd = socket(a->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return uv_translate_sys_error(errno);
+	if ((v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+	    bind(fd, (const struct sockaddr *)a, addr_len((const struct sockaddr *)a)) < 0) {
+		rc = uv_translate_sys_error(errno);
+		close(fd);
+		return rc;
+	}
+	return fd;
 }
 
 /* ---- TCP ---- */
@@ -467,21 +574,28 @@ static int bind_one(struct server *s, struct listener *l, const struct sockaddr_
 		    char *errbuf, size_t errlen)
 {
 	struct sockaddr_storage a = *want;
-	int v6 = a.ss_family == AF_INET6, rc, namelen = sizeof(l->addr);
+	int v6 = a.ss_family == AF_INET6, rc;
 	char text[ADDR_TEXT_MAX];
+	socklen_t alen = sizeof(l->addr);
 
 	l->srv = s;
 	l->udp.data = l;
 	l->tcp.data = l;
-	if ((rc = uv_udp_init(s->loop, &l->udp)) < 0)
+	if ((rc = l->fd = udp_socket(&a)) < 0)
 		goto fail;
+	if (getsockname(l->fd, (struct sockaddr *)&l->addr, &alen) < 0) {
+		rc = uv_translate_sys_error(errno);
+		close(l->fd);
+		l->fd = -1;
+		goto fail;
+	}
+	if ((rc = uv_poll_init_socket(s->loop, &l->udp, l->fd)) < 0) {
+		close(l->fd);
+		l->fd = -1;
+		goto fail;
+	}
 	s->open++;
 	l->open++;
-	rc = uv_udp_bind(&l->udp, (struct sockaddr *)&a, v6 ? UV_UDP_IPV6ONLY : 0);
-	if (rc == 0)
-		rc = uv_udp_getsockname(&l->udp, (struct sockaddr *)&l->addr, &namelen);
-	if (rc < 0)
-		goto fail;
 	if ((rc = uv_tcp_init(s->loop, &l->tcp)) < 0)
 		goto fail;
 	s->open++;
@@ -490,7 +604,7 @@ static int bind_one(struct server *s, struct listener *l, const struct sockaddr_
 	if (rc == 0)
 		rc = uv_listen((uv_stream_t *)&l->tcp, 128, tcp_accept);
 	if (rc == 0)
-		rc = uv_udp_recv_start(&l->udp, udp_alloc, udp_recv);
+		rc = uv_poll_start(&l->udp, UV_READABLE, udp_readable);
 	if (rc == 0)
 		return 0;
 fail:
@@ -509,9 +623,9 @@ static void close_listener(struct listener *l)
 		free(l);
 		return;
 	}
-	if (l->udp.loop && !uv_is_closing((uv_handle_t *)&l->udp))
+	if (l->open && l->udp.loop && !uv_is_closing((uv_handle_t *)&l->udp))
 		uv_close((uv_handle_t *)&l->udp, handle_closed);
-	if (l->tcp.loop && !uv_is_closing((uv_handle_t *)&l->tcp))
+	if (l->open > 1 && l->tcp.loop && !uv_is_closing((uv_handle_t *)&l->tcp))
 		uv_close((uv_handle_t *)&l->tcp, handle_closed);
 }
 
@@ -522,7 +636,10 @@ int server_new(struct server **out, uv_loop_t *loop, const struct config *cfg,
 	int rc = 0;
 
 	*out = NULL;
-	if (!s || !(s->ls = calloc(cfg->nlisten, sizeof(*s->ls)))) {
+	if (!s || !(s->ls = calloc(cfg->nlisten, sizeof(*s->ls))) ||
+	    !(s->slots = udp_slots_new())) {
+		if (s)
+			free(s->ls);
 		free(s);
 		snprintf(errbuf, errlen, "out of memory");
 		return -ENOMEM;
@@ -623,10 +740,9 @@ void server_reply(struct server_req *r, const uint8_t *msg, size_t len)
 			c->open = 1;       /* both handles already closed: free now */
 			conn_closed((uv_handle_t *)&c->h);
 		}
-	} else if (len && !s->closing) {
-		uv_buf_t b = uv_buf_init((char *)msg, (unsigned)len);
-
-		if (uv_udp_try_send(r->udp, &b, 1, (struct sockaddr *)&r->peer) < 0)
+	} else if (len && !s->closing && r->l->fd >= 0) {
+		if (sendto(r->l->fd, msg, len, MSG_DONTWAIT, (struct sockaddr *)&r->peer,
+			   addr_len((struct sockaddr *)&r->peer)) < 0)
 			s->qctx.stats.dropped++;
 	}
 	free(r);
