@@ -7,7 +7,9 @@
 # failed, removes the temp dir, and the script exits 1 if any check failed.
 #
 # Environment: MESHDNS (the binary, required), SRCDIR (the source tree;
-# default: two levels above this file).
+# default: two levels above this file), MESHDNS_VALGRIND=1 (run every meshdns
+# started through start_meshdns under valgrind memcheck; any error or
+# definite leak it reports fails the test).
 
 set -u
 
@@ -42,6 +44,36 @@ MESHDNS_PID=""
 PORT=""
 MESHDNS_LOG="$T/meshdns.log"
 
+# meshdns_run ARGS...: execs meshdns (under valgrind with MESHDNS_VALGRIND=1,
+# each process logging to its own $T/valgrind.PID.log). Run it in a subshell.
+meshdns_run() {
+	if [ "${MESHDNS_VALGRIND:-0}" = 1 ]; then
+		exec valgrind -q --leak-check=full --errors-for-leak-kinds=definite \
+			--show-leak-kinds=definite --log-file="$T/valgrind.%p.log" "$MESHDNS" "$@"
+	fi
+	exec "$MESHDNS" "$@"
+}
+if [ "${MESHDNS_VALGRIND:-0}" = 1 ]; then
+	need valgrind valgrind
+fi
+
+# valgrind_verdict: one check over every valgrind log (after all stopped).
+valgrind_verdict() {
+	local f bad=""
+	for f in "$T"/valgrind.*.log; do
+		[ -e "$f" ] || continue
+		if [ -s "$f" ]; then
+			bad="$bad $(basename "$f")"
+			sed 's/^/# /' "$f"
+		fi
+	done
+	if [ -n "$bad" ]; then
+		fail "valgrind memcheck: errors or definite leaks in$bad"
+	elif ls "$T"/valgrind.*.log >/dev/null 2>&1; then
+		pass "valgrind memcheck: no errors, no definite leaks ($(ls "$T"/valgrind.*.log | wc -l) runs)"
+	fi
+}
+
 cleanup() {
 	local rc=$? p
 	for p in $PIDS; do
@@ -50,6 +82,10 @@ cleanup() {
 	for p in $PIDS; do
 		wait "$p" 2>/dev/null
 	done
+	if [ "${MESHDNS_VALGRIND:-0}" = 1 ] && [ "$rc" -ne 77 ]; then
+		valgrind_verdict
+		[ "$FAILED" -gt 0 ] && [ "$rc" -eq 0 ] && rc=1
+	fi
 	if [ "$FAILED" -gt 0 ] || { [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; }; then
 		for f in "$T"/meshdns*.log; do
 			[ -s "$f" ] || continue
@@ -118,7 +154,7 @@ elapsed_ms() {
 }
 
 # start_meshdns CONFIG [LOG]: runs meshdns -c CONFIG in the background, waits
-# (up to 10 s) for its "serving listen=" line; sets MESHDNS_PID, PORT (of the
+# (up to 30 s: valgrind is slow) for its "serving listen=" line; sets MESHDNS_PID, PORT (of the
 # first listen address) and LISTENS (every address:port, one a line).
 #
 # A config that does not choose an upstream gets `upstream: []`: meshdns's
@@ -129,11 +165,11 @@ start_meshdns() {
 	MESHDNS_LOG=${2:-$T/meshdns.log}
 	: >"$MESHDNS_LOG"
 	grep -q '^upstream:' "$cfg" || sed -i '1i upstream: []' "$cfg"
-	"$MESHDNS" -c "$cfg" 2>"$MESHDNS_LOG" >/dev/null &
+	(meshdns_run -c "$cfg") 2>"$MESHDNS_LOG" >/dev/null &
 	MESHDNS_PID=$!
 	PIDS="$PIDS $MESHDNS_PID"
 	local i line
-	for i in $(seq 100); do
+	for i in $(seq 300); do
 		line=$(grep -m1 'serving listen=' "$MESHDNS_LOG" 2>/dev/null)
 		if [ -n "$line" ]; then
 			# The first listen= address is the one q and dig use.
@@ -149,7 +185,7 @@ start_meshdns() {
 		fi
 		sleep 0.1
 	done
-	bail "meshdns printed no 'serving listen=' line within 10 s"
+	bail "meshdns printed no 'serving listen=' line within 30 s"
 }
 
 # stop_meshdns: SIGTERM, waits for the exit; returns its exit status.

@@ -184,10 +184,10 @@ start_meshdns_args() {
 	MESHDNS_LOG=$2
 	shift 2
 	: >"$MESHDNS_LOG"
-	"$MESHDNS" -c "$cfg" "$@" 2>"$MESHDNS_LOG" >/dev/null &
+	(meshdns_run -c "$cfg" "$@") 2>"$MESHDNS_LOG" >/dev/null &
 	MESHDNS_PID=$!
 	PIDS="$PIDS $MESHDNS_PID"
-	for i in $(seq 100); do
+	for i in $(seq 300); do
 		line=$(grep -m1 'serving listen=' "$MESHDNS_LOG" 2>/dev/null)
 		if [ -n "$line" ]; then
 			PORT=$(printf '%s\n' "$line" | grep -o 'listen=[^ ]*' | head -n1 |
