@@ -128,8 +128,7 @@ int reg_build(struct reg_request *req, const struct agent_opts *o, int family,
 	pkt = ldns_update_pkt_new(zone, LDNS_RR_CLASS_IN, NULL, up, NULL);
 	if (!pkt)
 		goto out;
-	zone = NULL;
-	up = NULL; /* owned by pkt now */
+	zone = NULL; /* owned by pkt now; the update list was copied */
 	ldns_pkt_set_id(pkt, id);
 	req->id = id;
 	if (!deregister)
