@@ -260,8 +260,12 @@ static int validate(struct agent_opts *o, char *err, size_t errlen)
 		if (addr_parse_ip(o->address, &fam, b) < 0)
 			return fail(err, errlen, "address", o->address, "auto, or an IPv4/IPv6 address");
 	}
-	if (o->hc.protocol != HC_NONE && o->hc.timeout_ms > o->hc.interval_ms)
-		return fail(err, errlen, "timeout", "", "must not exceed --interval");
+	if (o->hc.protocol != HC_NONE && o->hc.timeout_ms > o->hc.interval_ms) {
+		snprintf(err, errlen, "--timeout %.3g s is longer than --interval %.3g s: a check must "
+			 "end before the next one starts", o->hc.timeout_ms / 1000.0,
+			 o->hc.interval_ms / 1000.0);
+		return OPTS_ERROR;
+	}
 	return 0;
 }
 

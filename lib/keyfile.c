@@ -16,12 +16,9 @@ struct tok {
 	char text[512];
 };
 
-/* Next token into t->text: a word, a quoted string, or one of { } ;.
- * Returns 1, 0 at the end, or -1 on a bad token. */
-static int next_tok(struct tok *t)
+/* Skips white space and comments (# and // to the end of the line). */
+static void skip_space(struct tok *t)
 {
-	size_t n = 0;
-
 	for (;;) {
 		while (*t->p && isspace((unsigned char)*t->p))
 			t->line += *t->p++ == '\n';
@@ -30,8 +27,17 @@ static int next_tok(struct tok *t)
 				t->p++;
 			continue;
 		}
-		break;
+		return;
 	}
+}
+
+/* Next token into t->text: a word, a quoted string, or one of { } ;.
+ * Returns 1, 0 at the end, or -1 on a bad token. */
+static int next_tok(struct tok *t)
+{
+	size_t n = 0;
+
+	skip_space(t);
 	if (!*t->p)
 		return 0;
 	if (strchr("{};", *t->p)) {
@@ -60,7 +66,7 @@ static int check_alg(const char *alg)
 	return !strcmp(alg, "hmac-sha256") || !strcmp(alg, "hmac-sha512");
 }
 
-static int parse_line(struct tsig_key *k, const char *name, const char *text,
+static int parse_line(struct tsig_key *k, const char *name, int line, const char *text,
 		      char *errbuf, size_t errlen)
 {
 	const char *c1 = strchr(text, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
@@ -79,13 +85,14 @@ static int parse_line(struct tsig_key *k, const char *name, const char *text,
 	memcpy(k->secret, c2 + 1, l);
 	k->secret[l] = '\0';
 	if (!check_alg(k->algorithm)) {
-		snprintf(errbuf, errlen, "%s:1: algorithm must be hmac-sha256 or hmac-sha512, got"
-			 " \"%.31s\"", name, k->algorithm);
+		snprintf(errbuf, errlen, "%s:%d: algorithm must be hmac-sha256 or hmac-sha512, got"
+			 " \"%.31s\"", name, line, k->algorithm);
 		return ERR_CONFIG;
 	}
 	return 0;
 bad:
-	snprintf(errbuf, errlen, "%s:1: expected ALGORITHM:NAME:SECRET or a BIND key clause", name);
+	snprintf(errbuf, errlen, "%s:%d: expected ALGORITHM:NAME:SECRET or a BIND key clause",
+		 name, line);
 	return ERR_CONFIG;
 }
 
@@ -136,12 +143,14 @@ int keyfile_parse(struct tsig_key *k, const char *name, const char *text,
 		  char *errbuf, size_t errlen)
 {
 	struct tok t = { .p = text, .line = 1 };
-	const char *start = text + strspn(text, " \t\r\n");
+	const char *start;
 	int r;
 
 	memset(k, 0, sizeof(*k));
+	skip_space(&t); /* comments may come first, in either format */
+	start = t.p;
 	if (strncmp(start, "key", 3) || !(isspace((unsigned char)start[3]) || start[3] == '"'))
-		return parse_line(k, name, start, errbuf, errlen);
+		return parse_line(k, name, t.line, start, errbuf, errlen);
 	r = next_tok(&t); /* "key" */
 	if (r != 1)
 		return ERR_CONFIG;
