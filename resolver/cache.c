@@ -293,9 +293,14 @@ const struct cache_entry *cache_put(struct cache *c, const uint8_t *qname, size_
 	memcpy(e->wire, msg, s.len);
 	e->wire[10] = (uint8_t)(s.ar >> 8), e->wire[11] = (uint8_t)s.ar;
 	e->nttl = s.nttl;
+	/* No record outlives the entry: a negative answer's SOA is served with
+	 * the negative TTL left (RFC 2308 5), not its own longer TTL, or the
+	 * client's cache would keep the negative answer longer than ours. */
 	for (unsigned i = 0; i < s.nttl; i++) {
 		e->ttl_off[i] = s.ttl_off[i];
 		e->ttl[i] = clamp(s.ttl[i], c->cfg.min_ttl, c->cfg.max_ttl);
+		if (e->ttl[i] > life)
+			e->ttl[i] = life;
 	}
 	e->hnext = c->buckets[hash & (c->nbuckets - 1)];
 	c->buckets[hash & (c->nbuckets - 1)] = e;
