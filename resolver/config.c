@@ -729,12 +729,27 @@ static int load_cache_keys(struct cctx *c, const node *root)
 	return 0;
 }
 
+/* Limits against abuse (issue 8); each key is documented in README.md. */
+static int load_limit_keys(struct cctx *c, const node *root)
+{
+	struct config *cfg = c->cfg;
+	int rc;
+
+	if ((rc = get_u32(c, root, "tcp_max_connections_per_client", 1, 65535,
+			  &cfg->tcp_max_connections_per_client)) < 0 ||
+	    (rc = get_ms(c, root, "tcp_read_timeout", 0.1, 3600, &cfg->tcp_read_timeout_ms)) < 0 ||
+	    (rc = get_u32(c, root, "max_message_size", 512, 65535, &cfg->max_message_size)) < 0)
+		return rc;
+	return 0;
+}
+
 static int load_top(struct cctx *c, const node *root)
 {
 	static const char *const keys[] = { "listen", "upstream", "state_dir", "udp_payload",
 		"tcp_idle_timeout", "tcp_max_connections", "cache_size", "cache_bytes",
 		"cache_min_ttl", "cache_max_ttl", "cache_max_negative_ttl", "serve_stale",
-		"upstream_timeout", "upstream_max_inflight", "namespaces", "keys", NULL };
+		"upstream_timeout", "upstream_max_inflight", "namespaces", "keys",
+		"tcp_max_connections_per_client", "tcp_read_timeout", "max_message_size", NULL };
 	struct config *cfg = c->cfg;
 	const node *n;
 	int rc;
@@ -765,7 +780,7 @@ static int load_top(struct cctx *c, const node *root)
 		if (cfg->upstream_system && cfg->nupstreams)
 			return errf(c, n, "upstream is either [system] or a list of addresses");
 	}
-	if ((rc = load_cache_keys(c, root)) < 0)
+	if ((rc = load_cache_keys(c, root)) < 0 || (rc = load_limit_keys(c, root)) < 0)
 		return rc;
 	if ((rc = get_str(c, root, "state_dir", &cfg->state_dir)) < 0 ||
 	    (rc = get_u32(c, root, "udp_payload", 512, 4096, &cfg->udp_payload)) < 0 ||
@@ -799,6 +814,9 @@ static int load(struct config **out, const char *name, const char *text, char *e
 	cfg->udp_payload = 1232;
 	cfg->tcp_idle_timeout_ms = 10000;
 	cfg->tcp_max_connections = 512;
+	cfg->tcp_max_connections_per_client = 32;
+	cfg->tcp_read_timeout_ms = 2000;
+	cfg->max_message_size = 65535;
 	cfg->upstream_system = 1;
 	cfg->cache_size = 10000;
 	cfg->cache_bytes = 32u << 20;

@@ -19,6 +19,8 @@ static struct config *load_ok(const char *text)
 	return cfg;
 }
 
+#define NS_LIMITS "namespaces:\n  - name: local\n"
+
 START_TEST(test_default)
 {
 	struct config *cfg = load_ok(config_default_text);
@@ -126,6 +128,25 @@ START_TEST(test_full)
 }
 END_TEST
 
+/* The limits of issue 8: defaults, and values read back. */
+START_TEST(test_limits)
+{
+	struct config *cfg = load_ok(config_default_text);
+
+	ck_assert_uint_eq(cfg->tcp_max_connections, 512);
+	ck_assert_uint_eq(cfg->tcp_max_connections_per_client, 32);
+	ck_assert_uint_eq(cfg->tcp_read_timeout_ms, 2000);
+	ck_assert_uint_eq(cfg->max_message_size, 65535);
+	config_free(cfg);
+	cfg = load_ok("tcp_max_connections_per_client: 4\ntcp_read_timeout: 0.5\n"
+		      "max_message_size: 1024\n" NS_LIMITS);
+	ck_assert_uint_eq(cfg->tcp_max_connections_per_client, 4);
+	ck_assert_uint_eq(cfg->tcp_read_timeout_ms, 500);
+	ck_assert_uint_eq(cfg->max_message_size, 1024);
+	config_free(cfg);
+}
+END_TEST
+
 struct bad {
 	const char *text;
 	const char *where;   /* "t.yaml:L:C:" prefix expected */
@@ -171,6 +192,10 @@ static const struct bad bads[] = {
 	{ NS "    warning_factor: 2\n", "t.yaml:3:21:", "from 0 to 1" },
 	{ "upstream: [system, \"9.9.9.9\"]\n" NS, "t.yaml:1:11:", "either [system]" },
 	{ "cache_min_ttl: 100\ncache_max_ttl: 10\n" NS, "t.yaml:1:16:", "must not exceed" },
+	/* limits (issue 8) */
+	{ "tcp_max_connections_per_client: 0\n" NS, "t.yaml:1:33:", "from 1 to 65535" },
+	{ "tcp_read_timeout: 0\n" NS, "t.yaml:1:19:", "from 0.1 to 3600" },
+	{ "max_message_size: 100\n" NS, "t.yaml:1:19:", "from 512 to 65535" },
 };
 
 START_TEST(test_bad)
@@ -210,6 +235,7 @@ int main(void)
 
 	tcase_add_test(tc, test_default);
 	tcase_add_test(tc, test_full);
+	tcase_add_test(tc, test_limits);
 	tcase_add_loop_test(tc, test_bad, 0, (int)(sizeof(bads) / sizeof(bads[0])));
 	tcase_add_test(tc, test_empty_and_missing);
 	suite_add_tcase(s, tc);
