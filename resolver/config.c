@@ -459,7 +459,12 @@ static int load_ns_settings(struct cctx *c, const node *m, struct cfg_namespace 
 	    (rc = get_u32(c, m, "default_lease", 0, 31536000, &ns->default_lease)) < 0 ||
 	    (rc = get_u32(c, m, "min_lease", 1, 31536000, &ns->min_lease)) < 0 ||
 	    (rc = get_u32(c, m, "max_lease", 1, 31536000, &ns->max_lease)) < 0 ||
-	    (rc = get_u32(c, m, "slow_start", 0, 3600, &ns->slow_start)) < 0)
+	    (rc = get_u32(c, m, "slow_start", 0, 3600, &ns->slow_start)) < 0 ||
+	    (rc = get_u32(c, m, "max_instances", 1, 10000000, &ns->max_instances)) < 0 ||
+	    (rc = get_u32(c, m, "max_instances_per_service", 1, 10000000,
+			  &ns->max_instances_per_service)) < 0 ||
+	    (rc = get_u32(c, m, "max_attributes", 0, 64, &ns->max_attributes)) < 0 ||
+	    (rc = get_u32(c, m, "max_attribute_size", 3, 255, &ns->max_attribute_size)) < 0)
 		return rc;
 	if (ns->min_lease > ns->max_lease)
 		return errf(c, get(m, "min_lease"), "min_lease must not exceed max_lease");
@@ -532,12 +537,15 @@ static int load_namespace(struct cctx *c, const node *m, struct cfg_namespace *n
 {
 	static const char *const keys[] = { "name", "zone", "ttl", "negative_ttl", "max_answers",
 		"default_lease", "min_lease", "max_lease", "slow_start", "warning_factor",
-		"on_all_unhealthy", "services", "routers", NULL };
+		"on_all_unhealthy", "services", "routers", "max_instances",
+		"max_instances_per_service", "max_attributes", "max_attribute_size", NULL };
 	const node *n;
 	int rc, len;
 
 	ns->ttl = 5, ns->negative_ttl = 5, ns->max_answers = 8;
 	ns->min_lease = 1, ns->max_lease = 86400, ns->warning_factor = 0.5;
+	ns->max_instances = 10000, ns->max_instances_per_service = 1000;
+	ns->max_attributes = 16, ns->max_attribute_size = 255;
 	if ((rc = want(c, m, YDOC_MAP, "a namespace")) < 0 ||
 	    (rc = check_keys(c, m, keys, "a namespace")) < 0)
 		return rc;

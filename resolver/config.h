@@ -64,6 +64,10 @@ struct cfg_namespace {
 	uint32_t slow_start;             /* seconds, default 0 (off), 0..3600 */
 	double warning_factor;           /* health factor of `warning`, default 0.5, 0..1 */
 	enum all_unhealthy on_all_unhealthy; /* default ALL_UNHEALTHY_ALL */
+	uint32_t max_instances;          /* per namespace, default 10000 */
+	uint32_t max_instances_per_service; /* default 1000 */
+	uint32_t max_attributes;         /* key=value strings per instance, default 16 */
+	uint32_t max_attribute_size;     /* bytes of one key=value, default 255 */
 	struct cfg_service *services;
 	size_t nservices;
 	struct cfg_router *routers;

@@ -137,6 +137,10 @@ START_TEST(test_limits)
 	ck_assert_uint_eq(cfg->tcp_max_connections_per_client, 32);
 	ck_assert_uint_eq(cfg->tcp_read_timeout_ms, 2000);
 	ck_assert_uint_eq(cfg->max_message_size, 65535);
+	ck_assert_uint_eq(cfg->namespaces[0].max_instances, 10000);
+	ck_assert_uint_eq(cfg->namespaces[0].max_instances_per_service, 1000);
+	ck_assert_uint_eq(cfg->namespaces[0].max_attributes, 16);
+	ck_assert_uint_eq(cfg->namespaces[0].max_attribute_size, 255);
 	config_free(cfg);
 	cfg = load_ok("tcp_max_connections_per_client: 4\ntcp_read_timeout: 0.5\n"
 		      "max_message_size: 1024\n" NS_LIMITS);
@@ -196,6 +200,8 @@ static const struct bad bads[] = {
 	{ "tcp_max_connections_per_client: 0\n" NS, "t.yaml:1:33:", "from 1 to 65535" },
 	{ "tcp_read_timeout: 0\n" NS, "t.yaml:1:19:", "from 0.1 to 3600" },
 	{ "max_message_size: 100\n" NS, "t.yaml:1:19:", "from 512 to 65535" },
+	{ NS "    max_instances_per_service: 0\n", "t.yaml:3:32:", "from 1 to 10000000" },
+	{ NS "    max_attribute_size: 300\n", "t.yaml:3:25:", "from 3 to 255" },
 };
 
 START_TEST(test_bad)

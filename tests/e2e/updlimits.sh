@@ -1,0 +1,105 @@
+#!/bin/bash
+# tests/e2e/updlimits.sh - limits on registrations (issue 8): instances per
+# service and per namespace, attributes per instance and their size. An
+# UPDATE over a limit is REFUSED with an Extended DNS Error naming the limit,
+# and changes nothing. Driven by dnspython (it reads the EDE text).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_update.sh"
+
+# pyd_checks ARGS...: py_checks with the python3 that has dnspython.
+pyd_checks() {
+	local rc
+	"$PYDNS" "$@" >"$T/py.out" 2>&1
+	rc=$?
+	cat "$T/py.out"
+	PASSED=$((PASSED + $(grep -c '^ok - ' "$T/py.out")))
+	FAILED=$((FAILED + $(grep -c '^not ok - ' "$T/py.out")))
+	if [ "$rc" -ne 0 ] && ! grep -q '^not ok - ' "$T/py.out"; then
+		fail "$PYDNS $* exited $rc"
+	fi
+}
+
+# The dnspython helpers of the checks below (imported as upc).
+cat >"$T/upc.py" <<'EOF'
+import sys
+import dns.edns, dns.message, dns.query, dns.rcode, dns.tsig, dns.update
+
+PORT = int(sys.argv[1])
+KEY = dns.tsig.Key(sys.argv[2], sys.argv[3], "hmac-sha256")
+
+def ok(c, what):
+    print(("ok - " if c else "not ok - ") + what, flush=True)
+
+def update(ops, key=KEY):
+    """ops: list of ("add", name, type, rdata) / ("delete", name[, type]).
+    Returns (rcode text, EDE text or "")."""
+    m = dns.update.UpdateMessage("local.")
+    m.use_edns(0)
+    if key:
+        m.use_tsig(key, algorithm=key.algorithm)
+    for op in ops:
+        if op[0] == "add":
+            m.add(op[1], 5, op[2], op[3])
+        else:
+            m.delete(*op[1:])
+    r = dns.query.udp(m, "127.0.0.1", port=PORT, timeout=5)
+    ede = ""
+    for o in r.options:
+        if o.otype == 15:
+            ede = getattr(o, "text", None) or o.to_wire()[2:].decode(errors="replace")
+    return dns.rcode.to_text(r.rcode()), ede
+
+def register(svc, iid, addr, txt='"health=healthy"'):
+    name = "%s.%s.local." % (iid, svc)
+    return update([("delete", name), ("add", name, "A", addr), ("add", name, "TXT", txt),
+                   ("add", "%s.local." % svc, "SRV", "0 100 80 " + name)])
+
+def answers(name, rdtype):
+    q = dns.message.make_query(name, rdtype)
+    r = dns.query.udp(q, "127.0.0.1", port=PORT, timeout=3)
+    return sorted(rd.to_text() for rrs in r.answer for rd in rrs)
+EOF
+export PYTHONPATH="$T"
+
+write_update_config "$T/lim.yaml" "$T/state" "    max_instances_per_service: 2
+    max_instances: 3
+    max_attributes: 2
+    max_attribute_size: 20"
+start_meshdns "$T/lim.yaml"
+
+pyd_checks - "$PORT" "$UPD_KEY" "$UPD_SECRET" <<'EOF'
+from upc import *
+
+ok(register("payments-v1", "i1", "10.0.0.1")[0] == "NOERROR", "instance 1 of payments-v1")
+ok(register("payments-v1", "i2", "10.0.0.2", '"az=a" "health=warning"')[0] == "NOERROR",
+   "instance 2 of payments-v1")
+rc, ede = register("payments-v1", "i3", "10.0.0.3")
+ok(rc == "REFUSED" and "max_instances_per_service=2" in ede,
+   "a third instance: REFUSED, EDE names the limit (%s: %s)" % (rc, ede))
+ok(answers("i3.payments-v1.local.", "A") == [], "the refused instance is not registered")
+ok(answers("payments-v1.local.", "A") == ["10.0.0.1", "10.0.0.2"], "the service still has its two")
+ok(register("payments-v1", "i1", "10.0.0.11")[0] == "NOERROR",
+   "registering an existing id again is not a new instance")
+rc, ede = update([("delete", "i1.payments-v1.local."),
+                  ("add", "i3.payments-v1.local.", "A", "10.0.0.3"),
+                  ("add", "payments-v1.local.", "SRV", "0 100 80 i3.payments-v1.local.")])
+ok(rc == "NOERROR", "one message that removes one and adds one stays within the limit (%s %s)" % (rc, ede))
+ok(register("payments-v2", "j1", "10.0.1.1")[0] == "NOERROR", "payments-v2: instance 3 of the namespace")
+rc, ede = register("payments-v2", "j2", "10.0.1.2")
+ok(rc == "REFUSED" and "max_instances=3" in ede,
+   "a fourth instance in the namespace: REFUSED, EDE names the limit (%s: %s)" % (rc, ede))
+ok(answers("j2.payments-v2.local.", "A") == [], "it is not registered")
+rc, ede = update([("add", "i2.payments-v1.local.", "TXT", '"a=1" "b=2" "c=3" "health=healthy"')])
+ok(rc == "REFUSED" and "max_attributes=2" in ede,
+   "three attributes: REFUSED, EDE names the limit (%s: %s)" % (rc, ede))
+rc, ede = update([("add", "i2.payments-v1.local.", "TXT", '"k=%s"' % ("x" * 30))])
+ok(rc == "REFUSED" and "max_attribute_size=20" in ede,
+   "a 32-byte attribute: REFUSED, EDE names the limit (%s: %s)" % (rc, ede))
+ok(answers("i2.payments-v1.local.", "TXT") == ['"az=a" "health=warning"'],
+   "the refused attribute changes left the instance as it was (%s)" % answers("i2.payments-v1.local.", "TXT"))
+rc, ede = update([("delete", "i2.payments-v1.local.", "TXT"),
+                  ("add", "i2.payments-v1.local.", "TXT", '"a=1" "b=2" "health=unhealthy"')])
+ok(rc == "NOERROR", "two attributes and health=: within the limit (health= does not count)")
+EOF
+check "server still running" kill -0 "$MESHDNS_PID"
+done_testing
