@@ -96,6 +96,8 @@ struct config {
 	uint32_t tcp_max_connections_per_client; /* per client address, default 32, 1..65535 */
 	uint32_t tcp_read_timeout_ms;    /* to finish a message once begun, default 2000 */
 	uint32_t max_message_size;       /* largest request accepted, default 65535, 512..65535 */
+	uint32_t update_rate;            /* UPDATEs a second per TSIG key, default 1000, 0 = no limit */
+	uint32_t update_burst;           /* bucket size, default 2000 */
 	uint32_t cache_size;             /* entries, default 10000, 0..10000000 */
 	uint64_t cache_bytes;            /* default 32 MiB */
 	uint32_t cache_min_ttl;          /* default 0 */

@@ -102,4 +102,33 @@ rc, ede = update([("delete", "i2.payments-v1.local.", "TXT"),
 ok(rc == "NOERROR", "two attributes and health=: within the limit (health= does not count)")
 EOF
 check "server still running" kill -0 "$MESHDNS_PID"
+stop_meshdns
+
+# ---- update_rate: 5 a second per key, burst 5 ----
+write_update_config "$T/rate.yaml" "$T/state-rate"
+sed -i '1i update_rate: 5\nupdate_burst: 5' "$T/rate.yaml"
+start_meshdns "$T/rate.yaml" "$T/meshdns-rate.log"
+pyd_checks - "$PORT" "$UPD_KEY" "$UPD_SECRET" "$V2_KEY" "$V2_SECRET" <<'EOF2'
+import sys, time
+from upc import *
+V2 = dns.tsig.Key(sys.argv[4], sys.argv[5], "hmac-sha512")
+
+t0 = time.monotonic()
+res = [register("payments-v1", "r%d" % i, "10.0.2.%d" % i) for i in range(20)]
+el = time.monotonic() - t0
+codes = [rc for rc, _ in res]
+ok(codes[:5] == ["NOERROR"] * 5, "burst of 20: the first 5 accepted (%s)" % codes[:5])
+n_ok = codes.count("NOERROR")
+ok(n_ok <= 5 + int(el * 5) + 1, "burst of 20 in %.2f s: %d accepted, at most burst + rate x time" % (el, n_ok))
+refused = [e for rc, e in res if rc == "REFUSED"]
+ok(len(refused) >= 20 - n_ok and all("update_rate=5" in e for e in refused),
+   "the rest REFUSED, EDE names the limit (%s)" % (refused[0] if refused else "none"))
+missing = [i for i, (rc, _) in enumerate(res) if rc == "REFUSED" and answers("r%d.payments-v1.local." % i, "A")]
+ok(not missing, "refused registrations changed nothing (%s)" % missing)
+ok(update([("add", "v.payments-v2.local.", "A", "10.0.3.1")], key=V2)[0] == "NOERROR",
+   "another key is not limited by the first key's burst")
+time.sleep(0.5)
+ok(register("payments-v1", "late", "10.0.2.99")[0] == "NOERROR", "0.5 s later the key may update again")
+EOF2
+check "server still running" kill -0 "$MESHDNS_PID"
 done_testing
