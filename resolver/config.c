@@ -748,7 +748,9 @@ static int load_limit_keys(struct cctx *c, const node *root)
 	    (rc = get_ms(c, root, "tcp_read_timeout", 0.1, 3600, &cfg->tcp_read_timeout_ms)) < 0 ||
 	    (rc = get_u32(c, root, "max_message_size", 512, 65535, &cfg->max_message_size)) < 0 ||
 	    (rc = get_u32(c, root, "update_rate", 0, 1000000, &cfg->update_rate)) < 0 ||
-	    (rc = get_u32(c, root, "update_burst", 1, 1000000, &cfg->update_burst)) < 0)
+	    (rc = get_u32(c, root, "update_burst", 1, 1000000, &cfg->update_burst)) < 0 ||
+	    (rc = get_u32(c, root, "tsig_fudge_max", 1, 3600, &cfg->tsig_fudge_max)) < 0 ||
+	    (rc = get_u32(c, root, "tsig_replay_cache", 0, 10000000, &cfg->tsig_replay_cache)) < 0)
 		return rc;
 	return 0;
 }
@@ -760,7 +762,7 @@ static int load_top(struct cctx *c, const node *root)
 		"cache_min_ttl", "cache_max_ttl", "cache_max_negative_ttl", "serve_stale",
 		"upstream_timeout", "upstream_max_inflight", "namespaces", "keys",
 		"tcp_max_connections_per_client", "tcp_read_timeout", "max_message_size",
-		"update_rate", "update_burst", NULL };
+		"update_rate", "update_burst", "tsig_fudge_max", "tsig_replay_cache", NULL };
 	struct config *cfg = c->cfg;
 	const node *n;
 	int rc;
@@ -830,6 +832,8 @@ static int load(struct config **out, const char *name, const char *text, char *e
 	cfg->max_message_size = 65535;
 	cfg->update_rate = 1000;
 	cfg->update_burst = 2000;
+	cfg->tsig_fudge_max = 300;
+	cfg->tsig_replay_cache = 65536;
 	cfg->upstream_system = 1;
 	cfg->cache_size = 10000;
 	cfg->cache_bytes = 32u << 20;

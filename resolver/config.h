@@ -98,6 +98,8 @@ struct config {
 	uint32_t max_message_size;       /* largest request accepted, default 65535, 512..65535 */
 	uint32_t update_rate;            /* UPDATEs a second per TSIG key, default 1000, 0 = no limit */
 	uint32_t update_burst;           /* bucket size, default 2000 */
+	uint32_t tsig_fudge_max;         /* TSIG window, seconds: min(this, the client's fudge), default 300 */
+	uint32_t tsig_replay_cache;      /* MACs remembered, default 65536, 0 = off */
 	uint32_t cache_size;             /* entries, default 10000, 0..10000000 */
 	uint64_t cache_bytes;            /* default 32 MiB */
 	uint32_t cache_min_ttl;          /* default 0 */

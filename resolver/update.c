@@ -668,6 +668,7 @@ static int verify_tsig(struct ctx *c, ldns_pkt *pkt, const uint8_t *req, size_t 
 	char keyname[WIRE_NAME_TEXT_MAX];
 	uint8_t alg[WIRE_NAME_MAX];
 	const ldns_rdf *mac;
+	uint32_t fudge;
 
 	if (!t)
 		return refuse(p, RC_REFUSED, "updates must be signed with a TSIG key");
@@ -693,8 +694,12 @@ static int verify_tsig(struct ctx *c, ldns_pkt *pkt, const uint8_t *req, size_t 
 		return refuse(p, RC_NOTAUTH, "TSIG signature does not verify");
 	}
 	p->key = key;
-	if ((now > p->time_signed ? now - p->time_signed : p->time_signed - now) >
-	    ldns_rdf2native_int16(ldns_rr_rdf(t, 2))) {
+	/* The window is the client's fudge, but never more than tsig_fudge_max:
+	 * a fudge of 65535 s would let a captured message be replayed for 18 h. */
+	fudge = ldns_rdf2native_int16(ldns_rr_rdf(t, 2));
+	if (fudge > c->reg->cfg->tsig_fudge_max)
+		fudge = c->reg->cfg->tsig_fudge_max;
+	if ((now > p->time_signed ? now - p->time_signed : p->time_signed - now) > fudge) {
 		p->tsig_error = TSIG_BADTIME;
 		p->key = NULL;
 		return refuse(p, RC_NOTAUTH, "TSIG time is outside the allowed window");

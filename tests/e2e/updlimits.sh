@@ -131,4 +131,75 @@ time.sleep(0.5)
 ok(register("payments-v1", "late", "10.0.2.99")[0] == "NOERROR", "0.5 s later the key may update again")
 EOF2
 check "server still running" kill -0 "$MESHDNS_PID"
+stop_meshdns
+
+# ---- TSIG replay and the server's maximum fudge; no secret in the log ----
+write_update_config "$T/replay.yaml" "$T/state-replay"
+start_meshdns_args "$T/replay.yaml" "$T/meshdns-replay.log" -v || bail "meshdns -v starts"
+pyd_checks - "$PORT" "$UPD_KEY" "$UPD_SECRET" <<'EOF2'
+import socket, struct, time
+from upc import *
+
+def raw(wire, tcp=False):
+    """Sends wire as it is; returns (rcode text, EDE text)."""
+    if tcp:
+        s = socket.create_connection(("127.0.0.1", PORT), timeout=5)
+        s.sendall(struct.pack("!H", len(wire)) + wire)
+        n = struct.unpack("!H", s.recv(2, socket.MSG_WAITALL))[0]
+        data = s.recv(n, socket.MSG_WAITALL)
+        s.close()
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(5)
+        s.sendto(wire, ("127.0.0.1", PORT))
+        data = s.recv(65535)
+    r = dns.message.from_wire(data, keyring={KEY.name: KEY}, request_mac=captured_mac)
+    ede = "".join(getattr(o, "text", "") or "" for o in r.options if o.otype == 15)
+    return dns.rcode.to_text(r.rcode()), ede
+
+name = "rp.payments-v1.local."
+m = dns.update.UpdateMessage("local.")
+m.use_edns(0)
+m.use_tsig(KEY, algorithm=KEY.algorithm)
+m.add(name, 5, "A", "10.0.9.9")
+m.add("payments-v1.local.", 5, "SRV", "0 100 80 " + name)
+wire = m.to_wire()
+captured_mac = m.mac
+ok(raw(wire)[0] == "NOERROR", "a signed UPDATE sent as captured: accepted")
+ok(answers(name, "A") == ["10.0.9.9"], "it registered rp")
+ok(update([("delete", name)])[0] == "NOERROR", "a later UPDATE deregisters rp")
+rc, ede = raw(wire)
+ok(rc == "REFUSED" and "replay" in ede, "the captured UPDATE sent again: REFUSED, EDE says replay (%s: %s)" % (rc, ede))
+rc, ede = raw(wire, tcp=True)
+ok(rc == "REFUSED" and "replay" in ede, "and again over TCP: REFUSED (%s)" % rc)
+ok(answers(name, "A") == [], "the replays changed nothing: rp stays deregistered")
+
+real = time.time
+def skewed(offset, fudge):
+    time.time = lambda: real() + offset
+    try:
+        m = dns.update.UpdateMessage("local.")
+        m.use_tsig(KEY, algorithm=KEY.algorithm, fudge=fudge)
+        m.add("sk.payments-v1.local.", 5, "A", "10.0.9.10")
+        m.add("payments-v1.local.", 5, "SRV", "0 100 80 sk.payments-v1.local.")
+        try:
+            r = dns.query.udp(m, "127.0.0.1", port=PORT, timeout=5)
+            return dns.rcode.to_text(r.rcode())
+        except dns.tsig.PeerBadTime:
+            return "BADTIME"
+    finally:
+        time.time = real
+ok(skewed(-1000, 65535) == "BADTIME",
+   "signed 1000 s ago with fudge 65535: BADTIME (tsig_fudge_max 300 wins)")
+ok(answers("sk.payments-v1.local.", "A") == [], "and nothing registered")
+ok(skewed(-200, 300) == "NOERROR", "signed 200 s ago with fudge 300: accepted")
+EOF2
+check "server still running" kill -0 "$MESHDNS_PID"
+WRONG_SECRET=$(head -c32 /dev/urandom | base64)
+nsu -y "hmac-sha256:$UPD_KEY:$WRONG_SECRET" <<<"update add x.payments-v1.local. 5 A 10.0.0.1" >/dev/null
+check "the -v log has the refusals (replay, BADSIG)" \
+	eval 'grep -q "why=\"replay" "$T/meshdns-replay.log" && grep -q "does not verify" "$T/meshdns-replay.log"'
+check "the -v log contains no key secret" eval '! grep -F -e "$UPD_SECRET" -e "$V2_SECRET" -e "$WRONG_SECRET" "$T/meshdns-replay.log"'
+check "no secret in any log line of the code: log calls never name ->secret" \
+	eval '! grep -rnE "log_[a-z]+\(.*(->|\.)secret" "$SRCDIR/resolver" "$SRCDIR/lib" "$SRCDIR/agent" "$SRCDIR/forwarder"'
 done_testing

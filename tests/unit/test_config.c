@@ -139,6 +139,8 @@ START_TEST(test_limits)
 	ck_assert_uint_eq(cfg->max_message_size, 65535);
 	ck_assert_uint_eq(cfg->update_rate, 1000);
 	ck_assert_uint_eq(cfg->update_burst, 2000);
+	ck_assert_uint_eq(cfg->tsig_fudge_max, 300);
+	ck_assert_uint_eq(cfg->tsig_replay_cache, 65536);
 	ck_assert_uint_eq(cfg->namespaces[0].max_instances, 10000);
 	ck_assert_uint_eq(cfg->namespaces[0].max_instances_per_service, 1000);
 	ck_assert_uint_eq(cfg->namespaces[0].max_attributes, 16);
