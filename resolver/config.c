@@ -741,6 +741,7 @@ static int load_cache_keys(struct cctx *c, const node *root)
 static int load_limit_keys(struct cctx *c, const node *root)
 {
 	struct config *cfg = c->cfg;
+	const node *n;
 	int rc;
 
 	if ((rc = get_u32(c, root, "tcp_max_connections_per_client", 1, 65535,
@@ -750,8 +751,30 @@ static int load_limit_keys(struct cctx *c, const node *root)
 	    (rc = get_u32(c, root, "update_rate", 0, 1000000, &cfg->update_rate)) < 0 ||
 	    (rc = get_u32(c, root, "update_burst", 1, 1000000, &cfg->update_burst)) < 0 ||
 	    (rc = get_u32(c, root, "tsig_fudge_max", 1, 3600, &cfg->tsig_fudge_max)) < 0 ||
-	    (rc = get_u32(c, root, "tsig_replay_cache", 0, 10000000, &cfg->tsig_replay_cache)) < 0)
+	    (rc = get_u32(c, root, "tsig_replay_cache", 0, 10000000, &cfg->tsig_replay_cache)) < 0 ||
+	    (rc = get_u32(c, root, "udp_payload_without_cookie", 512, 4096,
+			  &cfg->udp_payload_without_cookie)) < 0)
 		return rc;
+	if ((n = get(root, "cookies"))) {
+		if (n->kind != YDOC_SCALAR || n->quoted ||
+		    (strcmp(n->value, "true") && strcmp(n->value, "false")))
+			return errf(c, n, "cookies must be true or false");
+		cfg->cookies = !strcmp(n->value, "true");
+	}
+	if ((n = get(root, "cookie_secret"))) {
+		if (n->kind != YDOC_SCALAR || strlen(n->value) != 32 ||
+		    strspn(n->value, "0123456789abcdefABCDEF") != 32)
+			return errf(c, n, "cookie_secret must be 32 hex digits (16 bytes, e.g. from"
+				    " `openssl rand -hex 16`)");
+		for (int i = 0; i < 16; i++) {
+			unsigned b;
+
+			if (sscanf(n->value + 2 * i, "%2x", &b) != 1)
+				return errf(c, n, "cookie_secret must be 32 hex digits");
+			cfg->cookie_secret[i] = (uint8_t)b;
+		}
+		cfg->has_cookie_secret = 1;
+	}
 	return 0;
 }
 
@@ -762,7 +785,8 @@ static int load_top(struct cctx *c, const node *root)
 		"cache_min_ttl", "cache_max_ttl", "cache_max_negative_ttl", "serve_stale",
 		"upstream_timeout", "upstream_max_inflight", "namespaces", "keys",
 		"tcp_max_connections_per_client", "tcp_read_timeout", "max_message_size",
-		"update_rate", "update_burst", "tsig_fudge_max", "tsig_replay_cache", NULL };
+		"update_rate", "update_burst", "tsig_fudge_max", "tsig_replay_cache", "cookies",
+		"cookie_secret", "udp_payload_without_cookie", NULL };
 	struct config *cfg = c->cfg;
 	const node *n;
 	int rc;
@@ -834,6 +858,8 @@ static int load(struct config **out, const char *name, const char *text, char *e
 	cfg->update_burst = 2000;
 	cfg->tsig_fudge_max = 300;
 	cfg->tsig_replay_cache = 65536;
+	cfg->cookies = 1;
+	cfg->udp_payload_without_cookie = 512;
 	cfg->upstream_system = 1;
 	cfg->cache_size = 10000;
 	cfg->cache_bytes = 32u << 20;

@@ -100,6 +100,10 @@ struct config {
 	uint32_t update_burst;           /* bucket size, default 2000 */
 	uint32_t tsig_fudge_max;         /* TSIG window, seconds: min(this, the client's fudge), default 300 */
 	uint32_t tsig_replay_cache;      /* MACs remembered, default 65536, 0 = off */
+	int cookies;                     /* DNS Cookies (RFC 7873), default 1 */
+	int has_cookie_secret;           /* cookie_secret given; else random at start */
+	uint8_t cookie_secret[16];
+	uint32_t udp_payload_without_cookie; /* UDP answer cap without a valid server cookie, default 512 */
 	uint32_t cache_size;             /* entries, default 10000, 0..10000000 */
 	uint64_t cache_bytes;            /* default 32 MiB */
 	uint32_t cache_min_ttl;          /* default 0 */

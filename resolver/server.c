@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include "addr.h"
 #include "err.h"
@@ -60,6 +61,7 @@ struct conn {
 	struct conn *prev, *next;   /* activity order: head is the least recently used */
 	struct conn *bnext;         /* same address bucket */
 	uint8_t peer[17];           /* family byte + address: the per-client key */
+	struct sockaddr_storage peer_addr;
 	uint32_t bucket;
 	int hashed;
 	uint64_t partial_since;     /* loop ms when the partial message began, 0 none */
@@ -90,6 +92,7 @@ struct server {
 	uint64_t hash_seed;
 	struct conn *buckets[CONN_BUCKETS];
 	uint64_t tcp_refused, tcp_evicted, tcp_timeouts;
+	int cookie_set;             /* qctx.cookies.cur holds a secret */
 	server_update_cb update_cb;
 	void *update_arg;
 	server_forward_cb forward_cb;
@@ -170,6 +173,7 @@ static size_t udp_answer(struct server *s, struct listener *l, const struct view
 			s->update_cb(s->update_arg, r, u->in[i], len);
 		return 0;
 	}
+	s->qctx.client = from;
 	n = query_process(&s->qctx, v, u->in[i], len, u->out[i], UDP_OUT_MAX, 0);
 	if (!n) {
 		struct server_req *r;
@@ -213,6 +217,7 @@ static void udp_readable(uv_poll_t *h, int status, int events)
 	if (status < 0 || !(events & UV_READABLE) || !v)
 		return;
 	s->qctx.now = uv_now(s->loop) / 1000;
+	s->qctx.wall = (uint32_t)time(NULL);
 	for (int round = 0; round < UDP_ROUNDS; round++) {
 		unsigned nout = 0;
 		int n;
@@ -561,6 +566,8 @@ static void conn_process(struct conn *c)
 			continue;
 		}
 		s->qctx.now = uv_now(s->loop) / 1000;
+		s->qctx.wall = (uint32_t)time(NULL);
+		s->qctx.client = (const struct sockaddr *)&c->peer_addr;
 		n = s->view ? query_process(&s->qctx, s->view, c->in + off + 2, mlen,
 					    s->wscratch + 2, MSG_MAX, 1) : 0;
 		off += 2 + mlen;
@@ -642,6 +649,7 @@ static int tcp_admit(struct server *s, struct conn *c)
 	if (uv_tcp_getpeername(&c->h, (struct sockaddr *)&peer, &plen) < 0)
 		return -1;
 	peer_key(&peer, c->peer);
+	c->peer_addr = peer;
 	c->bucket = peer_bucket(s, c->peer);
 	if (peer_count(s, c->peer, c->bucket) >= s->max_per_client) {
 		log_debug("server", "refusing TCP connection: tcp_max_connections_per_client reached");
@@ -824,6 +832,35 @@ int server_new(struct server **out, uv_loop_t *loop, const struct config *cfg,
 	return 0;
 }
 
+/* DNS Cookies: the configured secret, or a random one at start; a reload
+ * (SIGHUP) rotates it, and the secret before stays accepted until the next
+ * rotation (RFC 9018 4.3 rollover). */
+static void cookie_secret_set(struct server *s, const struct config *cfg)
+{
+	struct cookie_secrets *k = &s->qctx.cookies;
+	uint8_t fresh[COOKIE_SECRET_LEN];
+
+	k->udp_cap = cfg->udp_payload_without_cookie;
+	if (cfg->has_cookie_secret) {
+		memcpy(fresh, cfg->cookie_secret, sizeof(fresh));
+	} else if (getrandom(fresh, sizeof(fresh), 0) != (ssize_t)sizeof(fresh)) {
+		log_err("server", "no random bytes for the DNS cookie secret: %s; cookies are off",
+			strerror(errno));
+		k->on = 0;
+		return;
+	}
+	if (!s->cookie_set || memcmp(fresh, k->cur, sizeof(fresh))) {
+		if (s->cookie_set) {
+			memcpy(k->prev, k->cur, sizeof(k->prev));
+			k->has_prev = 1;
+			log_info("server", "DNS cookie secret rotated");
+		}
+		memcpy(k->cur, fresh, sizeof(k->cur));
+		s->cookie_set = 1;
+	}
+	k->on = cfg->cookies;
+}
+
 void server_set_limits(struct server *s, const struct config *cfg)
 {
 	s->idle_ms = cfg->tcp_idle_timeout_ms;
@@ -831,6 +868,7 @@ void server_set_limits(struct server *s, const struct config *cfg)
 	s->max_conns = cfg->tcp_max_connections;
 	s->max_per_client = cfg->tcp_max_connections_per_client;
 	s->max_msg = cfg->max_message_size;
+	cookie_secret_set(s, cfg);
 }
 
 void server_set_view(struct server *s, const struct view *v)

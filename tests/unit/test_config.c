@@ -141,6 +141,9 @@ START_TEST(test_limits)
 	ck_assert_uint_eq(cfg->update_burst, 2000);
 	ck_assert_uint_eq(cfg->tsig_fudge_max, 300);
 	ck_assert_uint_eq(cfg->tsig_replay_cache, 65536);
+	ck_assert_int_eq(cfg->cookies, 1);
+	ck_assert_int_eq(cfg->has_cookie_secret, 0);
+	ck_assert_uint_eq(cfg->udp_payload_without_cookie, 512);
 	ck_assert_uint_eq(cfg->namespaces[0].max_instances, 10000);
 	ck_assert_uint_eq(cfg->namespaces[0].max_instances_per_service, 1000);
 	ck_assert_uint_eq(cfg->namespaces[0].max_attributes, 16);
@@ -206,6 +209,8 @@ static const struct bad bads[] = {
 	{ "max_message_size: 100\n" NS, "t.yaml:1:19:", "from 512 to 65535" },
 	{ NS "    max_instances_per_service: 0\n", "t.yaml:3:32:", "from 1 to 10000000" },
 	{ NS "    max_attribute_size: 300\n", "t.yaml:3:25:", "from 3 to 255" },
+	{ "cookies: yes\n" NS, "t.yaml:1:10:", "true or false" },
+	{ "cookie_secret: abc\n" NS, "t.yaml:1:16:", "32 hex digits" },
 };
 
 START_TEST(test_bad)
