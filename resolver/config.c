@@ -753,7 +753,12 @@ static int load_limit_keys(struct cctx *c, const node *root)
 	    (rc = get_u32(c, root, "tsig_fudge_max", 1, 3600, &cfg->tsig_fudge_max)) < 0 ||
 	    (rc = get_u32(c, root, "tsig_replay_cache", 0, 10000000, &cfg->tsig_replay_cache)) < 0 ||
 	    (rc = get_u32(c, root, "udp_payload_without_cookie", 512, 4096,
-			  &cfg->udp_payload_without_cookie)) < 0)
+			  &cfg->udp_payload_without_cookie)) < 0 ||
+	    (rc = get_u32(c, root, "rrl_rate", 0, 1000000, &cfg->rrl_rate)) < 0 ||
+	    (rc = get_u32(c, root, "rrl_slip", 0, 100, &cfg->rrl_slip)) < 0 ||
+	    (rc = get_u32(c, root, "rrl_ipv4_prefix", 8, 32, &cfg->rrl_ipv4_prefix)) < 0 ||
+	    (rc = get_u32(c, root, "rrl_ipv6_prefix", 16, 64, &cfg->rrl_ipv6_prefix)) < 0 ||
+	    (rc = get_u32(c, root, "rrl_table_size", 16, 16777216, &cfg->rrl_table_size)) < 0)
 		return rc;
 	if ((n = get(root, "cookies"))) {
 		if (n->kind != YDOC_SCALAR || n->quoted ||
@@ -786,7 +791,8 @@ static int load_top(struct cctx *c, const node *root)
 		"upstream_timeout", "upstream_max_inflight", "namespaces", "keys",
 		"tcp_max_connections_per_client", "tcp_read_timeout", "max_message_size",
 		"update_rate", "update_burst", "tsig_fudge_max", "tsig_replay_cache", "cookies",
-		"cookie_secret", "udp_payload_without_cookie", NULL };
+		"cookie_secret", "udp_payload_without_cookie", "rrl_rate", "rrl_slip",
+		"rrl_ipv4_prefix", "rrl_ipv6_prefix", "rrl_table_size", NULL };
 	struct config *cfg = c->cfg;
 	const node *n;
 	int rc;
@@ -860,6 +866,10 @@ static int load(struct config **out, const char *name, const char *text, char *e
 	cfg->tsig_replay_cache = 65536;
 	cfg->cookies = 1;
 	cfg->udp_payload_without_cookie = 512;
+	cfg->rrl_slip = 2;
+	cfg->rrl_ipv4_prefix = 24;
+	cfg->rrl_ipv6_prefix = 56;
+	cfg->rrl_table_size = 65536;
 	cfg->upstream_system = 1;
 	cfg->cache_size = 10000;
 	cfg->cache_bytes = 32u << 20;

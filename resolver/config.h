@@ -104,6 +104,11 @@ struct config {
 	int has_cookie_secret;           /* cookie_secret given; else random at start */
 	uint8_t cookie_secret[16];
 	uint32_t udp_payload_without_cookie; /* UDP answer cap without a valid server cookie, default 512 */
+	uint32_t rrl_rate;               /* UDP answers a second per client prefix, default 0 = off */
+	uint32_t rrl_slip;               /* every slip-th limited answer goes out with TC, default 2 */
+	uint32_t rrl_ipv4_prefix;        /* default 24 */
+	uint32_t rrl_ipv6_prefix;        /* default 56 */
+	uint32_t rrl_table_size;         /* prefixes tracked, default 65536 */
 	uint32_t cache_size;             /* entries, default 10000, 0..10000000 */
 	uint64_t cache_bytes;            /* default 32 MiB */
 	uint32_t cache_min_ttl;          /* default 0 */

@@ -696,6 +696,7 @@ size_t query_process(struct query_ctx *q, const struct view *v, const uint8_t *r
 
 	q->stats.queries++;
 	q->fwd.pending = 0;
+	q->cookie_ok = 0;
 	wire_init_ro(&w, req, reqlen);
 	r.id = wire_u16(&w);
 	r.flags = wire_u16(&w);
@@ -717,6 +718,7 @@ size_t query_process(struct query_ctx *q, const struct view *v, const uint8_t *r
 	if (rc == RC_NOERROR && r.cookie == 2 && cookies_on(q))
 		r.cookie_ok = cookie_valid(&q->cookies, r.cookie_in, r.cookie_in + COOKIE_CLIENT_LEN,
 					   r.cookie_len - COOKIE_CLIENT_LEN, q->client, q->wall);
+	q->cookie_ok = r.cookie_ok;
 	limit = size_limit(q, &r, v, respcap, tcp, &capped);
 	start_answer(&a, req, &r, resp, limit, have_q);
 	a.capped = capped;

@@ -52,6 +52,7 @@ struct query_ctx {
 	struct cookie_secrets cookies;
 	const struct sockaddr *client;
 	uint32_t wall;
+	int cookie_ok;           /* out: the last query had a valid server cookie */
 };
 
 /* seed 0 seeds from the system's random source. */

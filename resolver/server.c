@@ -20,6 +20,7 @@
 #include "addr.h"
 #include "err.h"
 #include "log.h"
+#include "rrl.h"
 #include "server.h"
 
 #define MSG_MAX 65535
@@ -93,6 +94,7 @@ struct server {
 	struct conn *buckets[CONN_BUCKETS];
 	uint64_t tcp_refused, tcp_evicted, tcp_timeouts;
 	int cookie_set;             /* qctx.cookies.cur holds a secret */
+	struct rrl rrl;             /* rrl_rate; the table is rebuilt when a reload changes it */
 	server_update_cb update_cb;
 	void *update_arg;
 	server_forward_cb forward_cb;
@@ -108,6 +110,7 @@ struct server {
 static void server_maybe_free(struct server *s)
 {
 	if (s->closing && s->open == 0 && s->pending == 0) {
+		rrl_close(&s->rrl);
 		free(s->slots);
 		free(s->ls);
 		free(s);
@@ -157,6 +160,8 @@ static int is_update(const char *msg, size_t len)
 	return len >= 12 && (msg[2] & 0xF8) == (5 << 3);
 }
 
+static size_t rrl_apply(struct server *s, const struct sockaddr *from, uint8_t *out, size_t n);
+
 /* Answers datagram i of the batch into its send slot; returns the answer's
  * length, 0 when none is due now (deferred to an UPDATE or the upstream). */
 static size_t udp_answer(struct server *s, struct listener *l, const struct view *v, unsigned i,
@@ -175,6 +180,8 @@ static size_t udp_answer(struct server *s, struct listener *l, const struct view
 	}
 	s->qctx.client = from;
 	n = query_process(&s->qctx, v, u->in[i], len, u->out[i], UDP_OUT_MAX, 0);
+	if (n && s->rrl.t && !s->qctx.cookie_ok)
+		n = rrl_apply(s, from, u->out[i], n);
 	if (!n) {
 		struct server_req *r;
 
@@ -182,6 +189,36 @@ static size_t udp_answer(struct server *s, struct listener *l, const struct view
 			s->forward_cb(s->forward_arg, r, &s->qctx.fwd);
 	}
 	return n;
+}
+
+/* A valid server cookie proves the address, so such clients skip RRL (as
+ * in Knot); TCP is never limited. Returns the length to send: n, a
+ * truncated copy (slip: header + question, TC=1), or 0 (drop). */
+static size_t rrl_apply(struct server *s, const struct sockaddr *from, uint8_t *out, size_t n)
+{
+	size_t p = 12;
+
+	switch (rrl_check(&s->rrl, from, uv_now(s->loop) + 1)) {
+	case RRL_SEND:
+		return n;
+	case RRL_DROP:
+		s->qctx.stats.dropped++;
+		return 0;
+	case RRL_SLIP:
+		break;
+	}
+	if (n < 12)
+		return 0;
+	if (out[4] | out[5]) {              /* keep the question (one, uncompressed) */
+		while (p < n && out[p] && out[p] < 64)
+			p += 1 + (size_t)out[p];
+		if (p + 5 > n || out[p])
+			return 0;
+		p += 5;
+	}
+	out[2] |= 0x02;                     /* TC */
+	memset(out + 6, 0, 6);              /* no answer, authority or additional */
+	return p;
 }
 
 /* Sends the batch's answers; what the socket buffer does not take is dropped
@@ -869,6 +906,20 @@ void server_set_limits(struct server *s, const struct config *cfg)
 	s->max_per_client = cfg->tcp_max_connections_per_client;
 	s->max_msg = cfg->max_message_size;
 	cookie_secret_set(s, cfg);
+	if (cfg->rrl_rate != s->rrl.rate || cfg->rrl_slip != s->rrl.slip ||
+	    cfg->rrl_ipv4_prefix != s->rrl.v4_prefix || cfg->rrl_ipv6_prefix != s->rrl.v6_prefix ||
+	    (s->rrl.t && cfg->rrl_table_size > s->rrl.mask + 1)) {
+		struct rrl nr;
+
+		if (rrl_init(&nr, cfg->rrl_table_size, cfg->rrl_rate, cfg->rrl_slip,
+			     cfg->rrl_ipv4_prefix, cfg->rrl_ipv6_prefix, s->hash_seed) < 0) {
+			log_err("server", "out of memory for the RRL table: rate limiting keeps its"
+				" old settings");
+		} else {
+			rrl_close(&s->rrl);
+			s->rrl = nr;
+		}
+	}
 }
 
 void server_set_view(struct server *s, const struct view *v)

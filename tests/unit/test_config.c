@@ -144,6 +144,11 @@ START_TEST(test_limits)
 	ck_assert_int_eq(cfg->cookies, 1);
 	ck_assert_int_eq(cfg->has_cookie_secret, 0);
 	ck_assert_uint_eq(cfg->udp_payload_without_cookie, 512);
+	ck_assert_uint_eq(cfg->rrl_rate, 0);
+	ck_assert_uint_eq(cfg->rrl_slip, 2);
+	ck_assert_uint_eq(cfg->rrl_ipv4_prefix, 24);
+	ck_assert_uint_eq(cfg->rrl_ipv6_prefix, 56);
+	ck_assert_uint_eq(cfg->rrl_table_size, 65536);
 	ck_assert_uint_eq(cfg->namespaces[0].max_instances, 10000);
 	ck_assert_uint_eq(cfg->namespaces[0].max_instances_per_service, 1000);
 	ck_assert_uint_eq(cfg->namespaces[0].max_attributes, 16);
@@ -211,6 +216,7 @@ static const struct bad bads[] = {
 	{ NS "    max_attribute_size: 300\n", "t.yaml:3:25:", "from 3 to 255" },
 	{ "cookies: yes\n" NS, "t.yaml:1:10:", "true or false" },
 	{ "cookie_secret: abc\n" NS, "t.yaml:1:16:", "32 hex digits" },
+	{ "rrl_ipv6_prefix: 128\n" NS, "t.yaml:1:18:", "from 16 to 64" },
 };
 
 START_TEST(test_bad)
