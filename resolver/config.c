@@ -459,7 +459,12 @@ static int load_ns_settings(struct cctx *c, const node *m, struct cfg_namespace 
 	    (rc = get_u32(c, m, "default_lease", 0, 31536000, &ns->default_lease)) < 0 ||
 	    (rc = get_u32(c, m, "min_lease", 1, 31536000, &ns->min_lease)) < 0 ||
 	    (rc = get_u32(c, m, "max_lease", 1, 31536000, &ns->max_lease)) < 0 ||
-	    (rc = get_u32(c, m, "slow_start", 0, 3600, &ns->slow_start)) < 0)
+	    (rc = get_u32(c, m, "slow_start", 0, 3600, &ns->slow_start)) < 0 ||
+	    (rc = get_u32(c, m, "max_instances", 1, 10000000, &ns->max_instances)) < 0 ||
+	    (rc = get_u32(c, m, "max_instances_per_service", 1, 10000000,
+			  &ns->max_instances_per_service)) < 0 ||
+	    (rc = get_u32(c, m, "max_attributes", 0, 64, &ns->max_attributes)) < 0 ||
+	    (rc = get_u32(c, m, "max_attribute_size", 3, 255, &ns->max_attribute_size)) < 0)
 		return rc;
 	if (ns->min_lease > ns->max_lease)
 		return errf(c, get(m, "min_lease"), "min_lease must not exceed max_lease");
@@ -532,12 +537,15 @@ static int load_namespace(struct cctx *c, const node *m, struct cfg_namespace *n
 {
 	static const char *const keys[] = { "name", "zone", "ttl", "negative_ttl", "max_answers",
 		"default_lease", "min_lease", "max_lease", "slow_start", "warning_factor",
-		"on_all_unhealthy", "services", "routers", NULL };
+		"on_all_unhealthy", "services", "routers", "max_instances",
+		"max_instances_per_service", "max_attributes", "max_attribute_size", NULL };
 	const node *n;
 	int rc, len;
 
 	ns->ttl = 5, ns->negative_ttl = 5, ns->max_answers = 8;
 	ns->min_lease = 1, ns->max_lease = 86400, ns->warning_factor = 0.5;
+	ns->max_instances = 10000, ns->max_instances_per_service = 1000;
+	ns->max_attributes = 16, ns->max_attribute_size = 255;
 	if ((rc = want(c, m, YDOC_MAP, "a namespace")) < 0 ||
 	    (rc = check_keys(c, m, keys, "a namespace")) < 0)
 		return rc;
@@ -729,12 +737,62 @@ static int load_cache_keys(struct cctx *c, const node *root)
 	return 0;
 }
 
+/* Limits against abuse (issue 8); each key is documented in README.md. */
+static int load_limit_keys(struct cctx *c, const node *root)
+{
+	struct config *cfg = c->cfg;
+	const node *n;
+	int rc;
+
+	if ((rc = get_u32(c, root, "tcp_max_connections_per_client", 1, 65535,
+			  &cfg->tcp_max_connections_per_client)) < 0 ||
+	    (rc = get_ms(c, root, "tcp_read_timeout", 0.1, 3600, &cfg->tcp_read_timeout_ms)) < 0 ||
+	    (rc = get_u32(c, root, "max_message_size", 512, 65535, &cfg->max_message_size)) < 0 ||
+	    (rc = get_u32(c, root, "update_rate", 0, 1000000, &cfg->update_rate)) < 0 ||
+	    (rc = get_u32(c, root, "update_burst", 1, 1000000, &cfg->update_burst)) < 0 ||
+	    (rc = get_u32(c, root, "tsig_fudge_max", 1, 3600, &cfg->tsig_fudge_max)) < 0 ||
+	    (rc = get_u32(c, root, "tsig_replay_cache", 0, 10000000, &cfg->tsig_replay_cache)) < 0 ||
+	    (rc = get_u32(c, root, "udp_payload_without_cookie", 512, 4096,
+			  &cfg->udp_payload_without_cookie)) < 0 ||
+	    (rc = get_u32(c, root, "rrl_rate", 0, 1000000, &cfg->rrl_rate)) < 0 ||
+	    (rc = get_u32(c, root, "rrl_slip", 0, 100, &cfg->rrl_slip)) < 0 ||
+	    (rc = get_u32(c, root, "rrl_ipv4_prefix", 8, 32, &cfg->rrl_ipv4_prefix)) < 0 ||
+	    (rc = get_u32(c, root, "rrl_ipv6_prefix", 16, 64, &cfg->rrl_ipv6_prefix)) < 0 ||
+	    (rc = get_u32(c, root, "rrl_table_size", 16, 16777216, &cfg->rrl_table_size)) < 0)
+		return rc;
+	if ((n = get(root, "cookies"))) {
+		if (n->kind != YDOC_SCALAR || n->quoted ||
+		    (strcmp(n->value, "true") && strcmp(n->value, "false")))
+			return errf(c, n, "cookies must be true or false");
+		cfg->cookies = !strcmp(n->value, "true");
+	}
+	if ((n = get(root, "cookie_secret"))) {
+		if (n->kind != YDOC_SCALAR || strlen(n->value) != 32 ||
+		    strspn(n->value, "0123456789abcdefABCDEF") != 32)
+			return errf(c, n, "cookie_secret must be 32 hex digits (16 bytes, e.g. from"
+				    " `openssl rand -hex 16`)");
+		for (int i = 0; i < 16; i++) {
+			unsigned b;
+
+			if (sscanf(n->value + 2 * i, "%2x", &b) != 1)
+				return errf(c, n, "cookie_secret must be 32 hex digits");
+			cfg->cookie_secret[i] = (uint8_t)b;
+		}
+		cfg->has_cookie_secret = 1;
+	}
+	return 0;
+}
+
 static int load_top(struct cctx *c, const node *root)
 {
 	static const char *const keys[] = { "listen", "upstream", "state_dir", "udp_payload",
 		"tcp_idle_timeout", "tcp_max_connections", "cache_size", "cache_bytes",
 		"cache_min_ttl", "cache_max_ttl", "cache_max_negative_ttl", "serve_stale",
-		"upstream_timeout", "upstream_max_inflight", "namespaces", "keys", NULL };
+		"upstream_timeout", "upstream_max_inflight", "namespaces", "keys",
+		"tcp_max_connections_per_client", "tcp_read_timeout", "max_message_size",
+		"update_rate", "update_burst", "tsig_fudge_max", "tsig_replay_cache", "cookies",
+		"cookie_secret", "udp_payload_without_cookie", "rrl_rate", "rrl_slip",
+		"rrl_ipv4_prefix", "rrl_ipv6_prefix", "rrl_table_size", NULL };
 	struct config *cfg = c->cfg;
 	const node *n;
 	int rc;
@@ -765,7 +823,7 @@ static int load_top(struct cctx *c, const node *root)
 		if (cfg->upstream_system && cfg->nupstreams)
 			return errf(c, n, "upstream is either [system] or a list of addresses");
 	}
-	if ((rc = load_cache_keys(c, root)) < 0)
+	if ((rc = load_cache_keys(c, root)) < 0 || (rc = load_limit_keys(c, root)) < 0)
 		return rc;
 	if ((rc = get_str(c, root, "state_dir", &cfg->state_dir)) < 0 ||
 	    (rc = get_u32(c, root, "udp_payload", 512, 4096, &cfg->udp_payload)) < 0 ||
@@ -799,6 +857,19 @@ static int load(struct config **out, const char *name, const char *text, char *e
 	cfg->udp_payload = 1232;
 	cfg->tcp_idle_timeout_ms = 10000;
 	cfg->tcp_max_connections = 512;
+	cfg->tcp_max_connections_per_client = 32;
+	cfg->tcp_read_timeout_ms = 2000;
+	cfg->max_message_size = 65535;
+	cfg->update_rate = 1000;
+	cfg->update_burst = 2000;
+	cfg->tsig_fudge_max = 300;
+	cfg->tsig_replay_cache = 65536;
+	cfg->cookies = 1;
+	cfg->udp_payload_without_cookie = 512;
+	cfg->rrl_slip = 2;
+	cfg->rrl_ipv4_prefix = 24;
+	cfg->rrl_ipv6_prefix = 56;
+	cfg->rrl_table_size = 65536;
 	cfg->upstream_system = 1;
 	cfg->cache_size = 10000;
 	cfg->cache_bytes = 32u << 20;

@@ -64,6 +64,10 @@ struct cfg_namespace {
 	uint32_t slow_start;             /* seconds, default 0 (off), 0..3600 */
 	double warning_factor;           /* health factor of `warning`, default 0.5, 0..1 */
 	enum all_unhealthy on_all_unhealthy; /* default ALL_UNHEALTHY_ALL */
+	uint32_t max_instances;          /* per namespace, default 10000 */
+	uint32_t max_instances_per_service; /* default 1000 */
+	uint32_t max_attributes;         /* key=value strings per instance, default 16 */
+	uint32_t max_attribute_size;     /* bytes of one key=value, default 255 */
 	struct cfg_service *services;
 	size_t nservices;
 	struct cfg_router *routers;
@@ -89,6 +93,22 @@ struct config {
 	uint32_t udp_payload;            /* EDNS size we advertise and send up to, default 1232, 512..4096 */
 	uint32_t tcp_idle_timeout_ms;    /* default 10000, 100..3600000 */
 	uint32_t tcp_max_connections;    /* default 512, 1..65535 */
+	uint32_t tcp_max_connections_per_client; /* per client address, default 32, 1..65535 */
+	uint32_t tcp_read_timeout_ms;    /* to finish a message once begun, default 2000 */
+	uint32_t max_message_size;       /* largest request accepted, default 65535, 512..65535 */
+	uint32_t update_rate;            /* UPDATEs a second per TSIG key, default 1000, 0 = no limit */
+	uint32_t update_burst;           /* bucket size, default 2000 */
+	uint32_t tsig_fudge_max;         /* TSIG window, seconds: min(this, the client's fudge), default 300 */
+	uint32_t tsig_replay_cache;      /* MACs remembered, default 65536, 0 = off */
+	int cookies;                     /* DNS Cookies (RFC 7873), default 1 */
+	int has_cookie_secret;           /* cookie_secret given; else random at start */
+	uint8_t cookie_secret[16];
+	uint32_t udp_payload_without_cookie; /* UDP answer cap without a valid server cookie, default 512 */
+	uint32_t rrl_rate;               /* UDP answers a second per client prefix, default 0 = off */
+	uint32_t rrl_slip;               /* every slip-th limited answer goes out with TC, default 2 */
+	uint32_t rrl_ipv4_prefix;        /* default 24 */
+	uint32_t rrl_ipv6_prefix;        /* default 56 */
+	uint32_t rrl_table_size;         /* prefixes tracked, default 65536 */
 	uint32_t cache_size;             /* entries, default 10000, 0..10000000 */
 	uint64_t cache_bytes;            /* default 32 MiB */
 	uint32_t cache_min_ttl;          /* default 0 */

@@ -30,6 +30,7 @@ enum {
 enum { C_IN = 1, C_CH = 3, C_ANY = 255 };
 enum { F_QR = 0x8000, F_AA = 0x0400, F_TC = 0x0200, F_RD = 0x0100, F_CD = 0x0010 };
 enum { EDE_PROHIBITED = 18, EDE_NOT_AUTHORITATIVE = 20, EDE_NOT_SUPPORTED = 21 };
+enum { OPT_COOKIE = 10, RC_BADCOOKIE = 23 };
 
 #define HDR 12
 #define MAX_CNAME_HOPS 8
@@ -44,6 +45,10 @@ struct request {
 	int edns, do_bit;
 	uint16_t payload;
 	uint8_t version;
+	int cookie;           /* a COOKIE option came: 1 client only, 2 with a server cookie */
+	int cookie_ok;        /* its server cookie is valid */
+	uint8_t cookie_in[40];
+	uint8_t cookie_len;
 };
 
 struct answer {
@@ -53,6 +58,7 @@ struct answer {
 	int outside;          /* outside our namespaces, with forwarding on */
 	uint16_t ede;
 	const char *ede_text;
+	int capped;           /* UDP size cut to udp_payload_without_cookie */
 };
 
 void query_ctx_init(struct query_ctx *q, uint64_t seed)
@@ -430,11 +436,18 @@ static int parse_opt(struct wire *w, struct request *r)
 	r->version = (uint8_t)(ttl >> 16);
 	r->do_bit = (ttl & 0x8000) != 0;
 	while (!w->err && w->pos < end) {
-		wire_u16(w);
-		uint16_t olen = wire_u16(w);
+		uint16_t code = wire_u16(w), olen = wire_u16(w);
 
 		if (w->pos + olen > end)
 			return RC_FORMERR;
+		if (code == OPT_COOKIE && !w->err) {
+			/* RFC 7873 5.2.2: 8 bytes, or 16 to 40; one COOKIE option. */
+			if (r->cookie || olen < 8 || (olen > 8 && olen < 16) || olen > 40)
+				return RC_FORMERR;
+			memcpy(r->cookie_in, w->base + w->pos, olen);
+			r->cookie_len = (uint8_t)olen;
+			r->cookie = olen == 8 ? 1 : 2;
+		}
 		wire_skip(w, olen);
 	}
 	return w->err || w->pos != end ? RC_FORMERR : RC_NOERROR;
@@ -480,27 +493,45 @@ static int parse_question(struct wire *w, struct request *r)
 
 /* ---- assembly ---- */
 
-static void put_opt(struct answer *a, const struct request *r, const struct view *v, int ext_rcode)
+/* 1 when this query's cookies are handled: on, and the caller said who asks. */
+static int cookies_on(const struct query_ctx *q)
+{
+	return q->cookies.on && q->client;
+}
+
+static void put_opt(struct query_ctx *q, struct answer *a, const struct request *r,
+		    const struct view *v, int ext_rcode)
 {
 	size_t tl = a->ede_text ? strlen(a->ede_text) : 0;
+	int ck = r->cookie && cookies_on(q);
+	size_t rdlen = (a->ede ? 6 + tl : 0) + (ck ? 4 + COOKIE_CLIENT_LEN + COOKIE_SERVER_LEN : 0);
 
 	wire_put_u8(&a->w, 0);
 	wire_put_u16(&a->w, T_OPT);
 	wire_put_u16(&a->w, (uint16_t)v->udp_payload);
 	wire_put_u32(&a->w, (uint32_t)ext_rcode << 24 | (r->do_bit ? 0x8000u : 0));
+	wire_put_u16(&a->w, (uint16_t)rdlen);
+	if (ck) {
+		/* RFC 7873 5.2: the client cookie back, and a fresh server cookie. */
+		uint8_t sc[COOKIE_SERVER_LEN];
+
+		cookie_make(q->cookies.cur, r->cookie_in, q->client, q->wall, sc);
+		wire_put_u16(&a->w, OPT_COOKIE);
+		wire_put_u16(&a->w, COOKIE_CLIENT_LEN + COOKIE_SERVER_LEN);
+		wire_put(&a->w, r->cookie_in, COOKIE_CLIENT_LEN);
+		wire_put(&a->w, sc, COOKIE_SERVER_LEN);
+	}
 	if (a->ede) {
-		wire_put_u16(&a->w, (uint16_t)(6 + tl));
 		wire_put_u16(&a->w, 15); /* RFC 8914 EDE */
 		wire_put_u16(&a->w, (uint16_t)(2 + tl));
 		wire_put_u16(&a->w, a->ede);
 		wire_put(&a->w, a->ede_text, tl);
-	} else {
-		wire_put_u16(&a->w, 0);
 	}
 	a->count[2]++;
 }
 
-static size_t size_limit(const struct request *r, const struct view *v, size_t cap, int tcp)
+static size_t size_limit(const struct query_ctx *q, const struct request *r,
+			 const struct view *v, size_t cap, int tcp, int *capped)
 {
 	size_t lim = QUERY_UDP_MIN;
 
@@ -509,6 +540,13 @@ static size_t size_limit(const struct request *r, const struct view *v, size_t c
 	else if (r->edns)
 		lim = r->payload < QUERY_UDP_MIN ? QUERY_UDP_MIN :
 		      r->payload > v->udp_payload ? v->udp_payload : r->payload;
+	/* Without a valid server cookie a UDP source address is unproven: keep
+	 * the answer small, so a spoofed query amplifies little. */
+	if (!tcp && r->edns && cookies_on(q) && !r->cookie_ok && lim > q->cookies.udp_cap) {
+		lim = q->cookies.udp_cap < QUERY_UDP_MIN ? QUERY_UDP_MIN : q->cookies.udp_cap;
+		if (capped)
+			*capped = 1;
+	}
 	return lim < cap ? lim : cap;
 }
 
@@ -524,12 +562,21 @@ static size_t finish(struct query_ctx *q, struct answer *a, const struct request
 		a->w.err = 0;
 		a->w.pos = qend;
 		a->count[0] = a->count[1] = a->count[2] = 0;
-		a->tc = 1;
-		q->stats.truncated++;
+		if (a->capped && r->cookie) {
+			/* RFC 7873 5.2.3: it would fit with a valid server cookie, and
+			 * the client speaks cookies: BADCOOKIE with a fresh one, which
+			 * it retries with over UDP, rather than TC and a TCP retry. */
+			rc = RC_BADCOOKIE;
+			a->aa = 0;
+			q->stats.badcookie++;
+		} else {
+			a->tc = 1;
+			q->stats.truncated++;
+		}
 	}
 	a->w.end = limit;
 	if (r->edns)
-		put_opt(a, r, v, rc >> 4);
+		put_opt(q, a, r, v, rc >> 4);
 	if (a->w.err)
 		return 0;
 	flags = (uint16_t)(F_QR | (r->flags & (0x7800 | F_RD | F_CD)) | (rc & 0xF));
@@ -616,7 +663,7 @@ static size_t outside(struct query_ctx *q, const struct view *v, struct answer *
 	f->cl.do_bit = r->do_bit;
 	f->cl.payload = r->payload;
 	f->cl.tcp = tcp;
-	f->cl.udp_max = v->udp_payload;
+	f->cl.udp_max = (uint32_t)size_limit(q, r, v, 65535, 0, NULL);
 	e = cache_get(q->cache, r->qname, r->qname_len, r->qtype, r->qclass, q->now, 0, &stale);
 	if (e && (n = cache_render(e, q->now, 0, &f->cl, resp, cap)) > 0) {
 		q->stats.cache_hits++;
@@ -626,7 +673,7 @@ static size_t outside(struct query_ctx *q, const struct view *v, struct answer *
 		a->rcode = RC_REFUSED;
 		a->ede = EDE_NOT_AUTHORITATIVE;
 		a->ede_text = "not in the cache, and the query did not ask for recursion";
-		return finish(q, a, r, v, size_limit(r, v, cap, tcp), 1);
+		return finish(q, a, r, v, size_limit(q, r, v, cap, tcp, NULL), 1);
 	}
 	memcpy(f->qname, r->qname, r->qname_len);
 	f->qname_len = r->qname_len;
@@ -644,11 +691,12 @@ size_t query_process(struct query_ctx *q, const struct view *v, const uint8_t *r
 	struct answer a;
 	struct wire w;
 	uint16_t qd, an, ns, ar;
-	int rc, opcode, have_q;
+	int rc, opcode, have_q, capped = 0;
 	size_t limit;
 
 	q->stats.queries++;
 	q->fwd.pending = 0;
+	q->cookie_ok = 0;
 	wire_init_ro(&w, req, reqlen);
 	r.id = wire_u16(&w);
 	r.flags = wire_u16(&w);
@@ -667,13 +715,18 @@ size_t query_process(struct query_ctx *q, const struct view *v, const uint8_t *r
 		rc = RC_REFUSED;
 	if (rc != RC_NOERROR)
 		r.edns = 0; /* RFC 6891 7: no OPT in answers to broken queries */
-	limit = size_limit(&r, v, respcap, tcp);
+	if (rc == RC_NOERROR && r.cookie == 2 && cookies_on(q))
+		r.cookie_ok = cookie_valid(&q->cookies, r.cookie_in, r.cookie_in + COOKIE_CLIENT_LEN,
+					   r.cookie_len - COOKIE_CLIENT_LEN, q->client, q->wall);
+	q->cookie_ok = r.cookie_ok;
+	limit = size_limit(q, &r, v, respcap, tcp, &capped);
 	start_answer(&a, req, &r, resp, limit, have_q);
+	a.capped = capped;
 	a.rcode = rc;
 	a.ra = q->cache != NULL;
 	if (rc == RC_NOERROR) {
-		/* Leave room for the OPT record (and its EDE option) at the end. */
-		a.w.end = limit - (r.edns ? 11 + 6 + 80 : 0);
+		/* Leave room for the OPT record (its EDE and COOKIE options) at the end. */
+		a.w.end = limit - (r.edns ? 11 + 6 + 80 + 28 : 0);
 		dispatch(q, v, &a, &r);
 		if (a.outside)
 			return outside(q, v, &a, &r, req, resp, respcap, tcp);

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "cache.h"
+#include "cookie.h"
 #include "view.h"
 #include "wire.h"
 #include "wrand.h"
@@ -22,6 +23,7 @@
 struct query_stats {
 	uint64_t queries, noerror, nxdomain, servfail, formerr, notimp, refused, dropped;
 	uint64_t truncated, cache_hits, forwarded;
+	uint64_t badcookie;
 };
 
 /* A question for the upstream resolvers: what query_process leaves in
@@ -45,6 +47,12 @@ struct query_ctx {
 				    forwarded: answered from it, or via fwd */
 	uint64_t now;            /* monotonic seconds, set by the caller */
 	struct query_fwd fwd;
+	/* DNS Cookies (RFC 7873/9018): on when cookies.on and the caller set
+	 * client (the peer of the query being answered) and wall (unix s). */
+	struct cookie_secrets cookies;
+	const struct sockaddr *client;
+	uint32_t wall;
+	int cookie_ok;           /* out: the last query had a valid server cookie */
 };
 
 /* seed 0 seeds from the system's random source. */

@@ -6,6 +6,7 @@
  * meanwhile, the next sync starts at once. Compaction runs between syncs,
  * when the journal holds many more records than there are live instances. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,6 +14,8 @@
 #include "journal.h"
 #include "log.h"
 #include "registrar.h"
+#include "replay.h"
+#include "tbucket.h"
 #include "update.h"
 
 #define COMPACT_MIN_RECORDS 10000
@@ -35,6 +38,10 @@ struct registrar {
 	uv_work_t work;
 	int sync_rc, syncing_now, closing, open;
 	struct answer *waiting, *syncing;
+	struct tbucket *buckets;     /* one per key of reg->cfg: update_rate */
+	size_t nbuckets;
+	struct replay replay;        /* MACs of verified UPDATEs: tsig_replay_cache */
+	uint64_t overflows_logged;
 	struct update_plan plan;
 	uint8_t out[65535];
 };
@@ -128,15 +135,29 @@ int registrar_new(struct registrar **out, uv_loop_t *loop, const char *state_dir
 		return -ENOMEM;
 	r->loop = loop;
 	r->reg = reg;
+	if (reg->cfg->nkeys && !(r->buckets = calloc(reg->cfg->nkeys, sizeof(*r->buckets)))) {
+		free(r);
+		return -ENOMEM;
+	}
+	r->nbuckets = reg->cfg->nkeys;
+	if (replay_init(&r->replay, reg->cfg->tsig_replay_cache) < 0) {
+		free(r->buckets);
+		free(r);
+		return -ENOMEM;
+	}
 	r->changed = cb;
 	r->arg = arg;
 	rc = journal_open(&r->j, state_dir, recover, replay_one, r, errbuf, errlen);
 	if (rc < 0) {
+		replay_close(&r->replay);
+		free(r->buckets);
 		free(r);
 		return rc;
 	}
 	if ((rc = uv_timer_init(loop, &r->expiry)) < 0) {
 		journal_close(r->j);
+		replay_close(&r->replay);
+		free(r->buckets);
 		free(r);
 		return rc;
 	}
@@ -151,6 +172,26 @@ int registrar_new(struct registrar **out, uv_loop_t *loop, const char *state_dir
 
 void registrar_set_registry(struct registrar *r, struct registry *reg)
 {
+	struct tbucket *b = NULL;
+
+	/* The keys may have changed: every key starts with a full bucket. When
+	 * the allocation fails, updates go unlimited until the next reload. */
+	if (reg->cfg->nkeys && !(b = calloc(reg->cfg->nkeys, sizeof(*b))))
+		log_err("update", "out of memory: update_rate is not enforced until the next reload");
+	free(r->buckets);
+	r->buckets = b;
+	r->nbuckets = b ? reg->cfg->nkeys : 0;
+	/* A new cache size starts an empty cache; the same size keeps it. */
+	if (reg->cfg->tsig_replay_cache != r->replay.cap) {
+		struct replay nr;
+
+		if (replay_init(&nr, reg->cfg->tsig_replay_cache) < 0) {
+			log_err("update", "out of memory: keeping the old tsig_replay_cache size");
+		} else {
+			replay_close(&r->replay);
+			r->replay = nr;
+		}
+	}
 	r->reg = reg;
 	arm_expiry(r);
 }
@@ -262,6 +303,56 @@ static void hold(struct registrar *r, struct server_req *req, const uint8_t *msg
 	*tail = a;
 }
 
+/* Refuses p when it is an exact copy of a verified UPDATE seen inside the
+ * TSIG window (the MAC covers the whole message, ID and time included, so
+ * only a copy has the same MAC). REFUSED rather than NOTAUTH: the signature
+ * is good, and NOTAUTH would tell a client its key is wrong. Returns 1 when
+ * refused. */
+static int replayed(struct registrar *r, struct update_plan *p)
+{
+	const struct config *cfg = r->reg->cfg;
+	uint64_t now = unix_now();
+
+	if (!p->key || p->request_mac_len <= 2)
+		return 0;
+	if (!replay_seen(&r->replay, p->request_mac + 2, p->request_mac_len - 2u, now,
+			 p->time_signed + cfg->tsig_fudge_max)) {
+		if (r->replay.overflows > r->overflows_logged) {
+			log_warn("update", "tsig_replay_cache is too small for the update rate: MACs"
+				 " still inside the TSIG window were forgotten overflows=%llu",
+				 (unsigned long long)r->replay.overflows);
+			r->overflows_logged = r->replay.overflows * 2;
+		}
+		return 0;
+	}
+	p->rcode = 5;
+	p->nchanges = 0;
+	snprintf(p->why_buf, sizeof(p->why_buf), "replay: an UPDATE with this TSIG MAC was already"
+		 " received; sign every message afresh");
+	p->why = p->why_buf;
+	return 1;
+}
+
+/* Refuses p (REFUSED + EDE text) when it is verified but its key is over
+ * update_rate. Refusals before TSIG verified cost no token: only the key's
+ * holder can spend its tokens. */
+static void rate_limit(struct registrar *r, struct update_plan *p)
+{
+	const struct config *cfg = r->reg->cfg;
+	size_t k;
+
+	if (!p->key || !cfg->update_rate || p->key < cfg->keys ||
+	    (k = (size_t)(p->key - cfg->keys)) >= r->nbuckets)
+		return;
+	if (tbucket_take(&r->buckets[k], cfg->update_rate, cfg->update_burst, mono_ms() + 1))
+		return;
+	p->rcode = 5;
+	p->nchanges = 0;
+	snprintf(p->why_buf, sizeof(p->why_buf), "limit update_rate=%u/s (burst %u) for key %.60s:"
+		 " retry later", cfg->update_rate, cfg->update_burst, p->key->name);
+	p->why = p->why_buf;
+}
+
 void registrar_on_update(void *arg, struct server_req *req, const uint8_t *msg, size_t len)
 {
 	struct registrar *r = arg;
@@ -274,6 +365,8 @@ void registrar_on_update(void *arg, struct server_req *req, const uint8_t *msg, 
 		server_reply(req, NULL, 0);
 		return;
 	}
+	if (!replayed(r, p))
+		rate_limit(r, p);
 	if (p->rcode == 0 && p->nchanges) {
 		rc = journal_append(r->j, p->changes, p->nchanges);
 		if (rc < 0) {
@@ -313,6 +406,8 @@ static void expiry_closed(uv_handle_t *h)
 	struct registrar *r = h->data;
 
 	journal_close(r->j);
+	replay_close(&r->replay);
+	free(r->buckets);
 	free(r);
 }
 

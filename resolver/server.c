@@ -13,11 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include "addr.h"
 #include "err.h"
 #include "log.h"
+#include "rrl.h"
 #include "server.h"
 
 #define MSG_MAX 65535
@@ -27,6 +30,7 @@
 #define UDP_BATCH 32             /* datagrams per recvmmsg/sendmmsg */
 #define UDP_ROUNDS 4             /* batches per wake-up before polling again */
 #define UDP_OUT_MAX 4096         /* udp_payload's upper bound */
+#define CONN_BUCKETS 4096        /* per-address connection counting (a power of 2) */
 
 /* The UDP slots: a datagram up to 64 KiB may arrive (an UPDATE), answers
  * are at most udp_payload. Pages are touched only as far as datagrams reach. */
@@ -53,9 +57,15 @@ struct listener {
 
 struct conn {
 	uv_tcp_t h;
-	uv_timer_t idle;
+	uv_timer_t idle;            /* idle timeout, or read timeout while a message is partial */
 	struct server *srv;
 	struct conn *prev, *next;   /* activity order: head is the least recently used */
+	struct conn *bnext;         /* same address bucket */
+	uint8_t peer[17];           /* family byte + address: the per-client key */
+	struct sockaddr_storage peer_addr;
+	uint32_t bucket;
+	int hashed;
+	uint64_t partial_since;     /* loop ms when the partial message began, 0 none */
 	uint8_t *in;
 	size_t in_len, in_cap;
 	uint8_t *out, *wbuf;        /* queued bytes; bytes handed to uv_write */
@@ -79,7 +89,12 @@ struct server {
 	size_t nls;
 	const struct view *view;
 	struct query_ctx qctx;
-	uint32_t idle_ms, max_conns;
+	uint32_t idle_ms, read_ms, max_conns, max_per_client, max_msg;
+	uint64_t hash_seed;
+	struct conn *buckets[CONN_BUCKETS];
+	uint64_t tcp_refused, tcp_evicted, tcp_timeouts;
+	int cookie_set;             /* qctx.cookies.cur holds a secret */
+	struct rrl rrl;             /* rrl_rate; the table is rebuilt when a reload changes it */
 	server_update_cb update_cb;
 	void *update_arg;
 	server_forward_cb forward_cb;
@@ -95,6 +110,7 @@ struct server {
 static void server_maybe_free(struct server *s)
 {
 	if (s->closing && s->open == 0 && s->pending == 0) {
+		rrl_close(&s->rrl);
 		free(s->slots);
 		free(s->ls);
 		free(s);
@@ -144,6 +160,8 @@ static int is_update(const char *msg, size_t len)
 	return len >= 12 && (msg[2] & 0xF8) == (5 << 3);
 }
 
+static size_t rrl_apply(struct server *s, const struct sockaddr *from, uint8_t *out, size_t n);
+
 /* Answers datagram i of the batch into its send slot; returns the answer's
  * length, 0 when none is due now (deferred to an UPDATE or the upstream). */
 static size_t udp_answer(struct server *s, struct listener *l, const struct view *v, unsigned i,
@@ -160,7 +178,10 @@ static size_t udp_answer(struct server *s, struct listener *l, const struct view
 			s->update_cb(s->update_arg, r, u->in[i], len);
 		return 0;
 	}
+	s->qctx.client = from;
 	n = query_process(&s->qctx, v, u->in[i], len, u->out[i], UDP_OUT_MAX, 0);
+	if (n && s->rrl.t && !s->qctx.cookie_ok)
+		n = rrl_apply(s, from, u->out[i], n);
 	if (!n) {
 		struct server_req *r;
 
@@ -168,6 +189,36 @@ static size_t udp_answer(struct server *s, struct listener *l, const struct view
 			s->forward_cb(s->forward_arg, r, &s->qctx.fwd);
 	}
 	return n;
+}
+
+/* A valid server cookie proves the address, so such clients skip RRL (as
+ * in Knot); TCP is never limited. Returns the length to send: n, a
+ * truncated copy (slip: header + question, TC=1), or 0 (drop). */
+static size_t rrl_apply(struct server *s, const struct sockaddr *from, uint8_t *out, size_t n)
+{
+	size_t p = 12;
+
+	switch (rrl_check(&s->rrl, from, uv_now(s->loop) + 1)) {
+	case RRL_SEND:
+		return n;
+	case RRL_DROP:
+		s->qctx.stats.dropped++;
+		return 0;
+	case RRL_SLIP:
+		break;
+	}
+	if (n < 12)
+		return 0;
+	if (out[4] | out[5]) {              /* keep the question (one, uncompressed) */
+		while (p < n && out[p] && out[p] < 64)
+			p += 1 + (size_t)out[p];
+		if (p + 5 > n || out[p])
+			return 0;
+		p += 5;
+	}
+	out[2] |= 0x02;                     /* TC */
+	memset(out + 6, 0, 6);              /* no answer, authority or additional */
+	return p;
 }
 
 /* Sends the batch's answers; what the socket buffer does not take is dropped
@@ -203,6 +254,7 @@ static void udp_readable(uv_poll_t *h, int status, int events)
 	if (status < 0 || !(events & UV_READABLE) || !v)
 		return;
 	s->qctx.now = uv_now(s->loop) / 1000;
+	s->qctx.wall = (uint32_t)time(NULL);
 	for (int round = 0; round < UDP_ROUNDS; round++) {
 		unsigned nout = 0;
 		int n;
@@ -217,8 +269,11 @@ static void udp_readable(uv_poll_t *h, int status, int events)
 		for (unsigned i = 0; i < (unsigned)n; i++) {
 			size_t len = u->rx[i].msg_len, out;
 
-			if ((u->rx[i].msg_hdr.msg_flags & MSG_TRUNC) ||
-			    !(out = udp_answer(s, l, v, i, len)))
+			if ((u->rx[i].msg_hdr.msg_flags & MSG_TRUNC) || len > s->max_msg) {
+				s->qctx.stats.dropped++;
+				continue;
+			}
+			if (!(out = udp_answer(s, l, v, i, len)))
 				continue;
 			u->tx[nout].msg_hdr.msg_name = &u->peer[i];
 			u->tx[nout].msg_hdr.msg_namelen = u->rx[i].msg_hdr.msg_namelen;
@@ -269,6 +324,60 @@ static int udp_socket(const struct sockaddr_storage *a)
 
 /* ---- TCP ---- */
 
+/* The per-client key: family byte + IPv4 or IPv6 address (IPv4-mapped IPv6
+ * counts as IPv4). */
+static void peer_key(const struct sockaddr_storage *ss, uint8_t key[17])
+{
+	memset(key, 0, 17);
+	if (ss->ss_family == AF_INET) {
+		key[0] = 4;
+		memcpy(key + 1, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6) {
+		const uint8_t *a = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+		static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+
+		if (!memcmp(a, mapped, 12)) {
+			key[0] = 4;
+			memcpy(key + 1, a + 12, 4);
+		} else {
+			key[0] = 6;
+			memcpy(key + 1, a, 16);
+		}
+	}
+}
+
+/* FNV-1a over the key, seeded at start so a client cannot aim at one bucket. */
+static uint32_t peer_bucket(const struct server *s, const uint8_t key[17])
+{
+	uint64_t h = 1469598103934665603ull ^ s->hash_seed;
+
+	for (int i = 0; i < 17; i++)
+		h = (h ^ key[i]) * 1099511628211ull;
+	return (uint32_t)(h ^ h >> 32) & (CONN_BUCKETS - 1);
+}
+
+static size_t peer_count(const struct server *s, const uint8_t key[17], uint32_t b)
+{
+	size_t n = 0;
+
+	for (const struct conn *c = s->buckets[b]; c; c = c->bnext)
+		n += !memcmp(c->peer, key, 17);
+	return n;
+}
+
+static void peer_unhash(struct conn *c)
+{
+	struct conn **pp = &c->srv->buckets[c->bucket];
+
+	if (!c->hashed)
+		return;
+	while (*pp && *pp != c)
+		pp = &(*pp)->bnext;
+	if (*pp)
+		*pp = c->bnext;
+	c->hashed = 0;
+}
+
 static void conn_unlink(struct conn *c)
 {
 	struct server *s = c->srv;
@@ -318,22 +427,52 @@ static void conn_close(struct conn *c)
 		return;
 	c->closing = 1;
 	conn_unlink(c);
+	peer_unhash(c);
 	c->srv->nconns--;
 	uv_close((uv_handle_t *)&c->h, conn_closed);
 	uv_close((uv_handle_t *)&c->idle, conn_closed);
 }
 
-static void conn_idle(uv_timer_t *t)
+static void conn_arm_timer(struct conn *c);
+
+static void conn_timeout(uv_timer_t *t)
 {
 	struct conn *c = t->data;
 
-	log_debug("server", "closing idle TCP connection");
+	if (c->partial_since) {
+		/* Slowloris: a message begun must be finished within tcp_read_timeout,
+		 * however the bytes trickle in. */
+		log_debug("server", "closing TCP connection: message not finished within the read"
+			  " timeout");
+	} else if (c->refs > 0) {
+		conn_arm_timer(c);  /* an upstream or UPDATE answer is on its way: not idle */
+		return;
+	} else {
+		log_debug("server", "closing idle TCP connection");
+	}
+	c->srv->tcp_timeouts++;
 	conn_close(c);
 }
 
-static void conn_arm_idle(struct conn *c)
+/* One timer per connection: while part of a message is buffered it runs to
+ * partial_since + tcp_read_timeout (not moved by more bytes), otherwise to
+ * now + tcp_idle_timeout. */
+static void conn_arm_timer(struct conn *c)
 {
-	if (uv_timer_start(&c->idle, conn_idle, c->srv->idle_ms, 0) < 0)
+	struct server *s = c->srv;
+	uint64_t now = uv_now(s->loop), due;
+
+	if (c->closing)
+		return;
+	if (c->in_len && !c->paused) {
+		if (!c->partial_since)
+			c->partial_since = now;
+		due = c->partial_since + s->read_ms;
+	} else {
+		c->partial_since = 0;
+		due = now + s->idle_ms;
+	}
+	if (uv_timer_start(&c->idle, conn_timeout, due > now ? due - now : 0, 0) < 0)
 		conn_close(c);
 }
 
@@ -439,6 +578,12 @@ static void conn_process(struct conn *c)
 	while (!c->closing && c->in_len - off >= 2) {
 		size_t mlen = (size_t)c->in[off] << 8 | c->in[off + 1], n;
 
+		if (mlen > s->max_msg) {
+			log_debug("server", "closing TCP connection: message of %zu bytes is over"
+				  " max_message_size", mlen);
+			conn_close(c);
+			return;
+		}
 		if (c->in_len - off < 2 + mlen) {
 			if (grow(&c->in, &c->in_cap, 2 + mlen, MSG_MAX + 2) < 0)
 				conn_close(c);
@@ -458,6 +603,8 @@ static void conn_process(struct conn *c)
 			continue;
 		}
 		s->qctx.now = uv_now(s->loop) / 1000;
+		s->qctx.wall = (uint32_t)time(NULL);
+		s->qctx.client = (const struct sockaddr *)&c->peer_addr;
 		n = s->view ? query_process(&s->qctx, s->view, c->in + off + 2, mlen,
 					    s->wscratch + 2, MSG_MAX, 1) : 0;
 		off += 2 + mlen;
@@ -476,6 +623,7 @@ static void conn_process(struct conn *c)
 	if (off) {
 		memmove(c->in, c->in + off, c->in_len - off);
 		c->in_len -= off;
+		c->partial_since = 0;  /* a message was finished: the next starts now */
 	}
 }
 
@@ -510,8 +658,54 @@ static void conn_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 		return;
 	c->in_len += (size_t)nread;
 	conn_touch(c);
-	conn_arm_idle(c);
 	conn_process(c);
+	conn_arm_timer(c);
+}
+
+/* The least recently active connection with no query in progress: no
+ * answer pending (UPDATE or upstream), none being written. A partial message
+ * is not a query yet, so a slowloris connection can be evicted. */
+static struct conn *evictable(struct server *s)
+{
+	for (struct conn *c = s->head; c; c = c->next)
+		if (!c->refs && !c->writing && !c->out_len && !c->eof)
+			return c;
+	return NULL;
+}
+
+/* Admits the accepted connection c or closes it: at most
+ * tcp_max_connections_per_client from one address; at tcp_max_connections
+ * the longest idle connection makes room (RFC 7766 6.2.3), and when every
+ * connection has a query in progress the new one is closed. */
+static int tcp_admit(struct server *s, struct conn *c)
+{
+	struct sockaddr_storage peer;
+	int plen = sizeof(peer);
+	struct conn *victim;
+
+	if (uv_tcp_getpeername(&c->h, (struct sockaddr *)&peer, &plen) < 0)
+		return -1;
+	peer_key(&peer, c->peer);
+	c->peer_addr = peer;
+	c->bucket = peer_bucket(s, c->peer);
+	if (peer_count(s, c->peer, c->bucket) >= s->max_per_client) {
+		log_debug("server", "refusing TCP connection: tcp_max_connections_per_client reached");
+		s->tcp_refused++;
+		return -1;
+	}
+	if (s->nconns > s->max_conns) {  /* nconns counts c already */
+		if (!(victim = evictable(s))) {
+			log_debug("server", "refusing TCP connection: every connection is busy");
+			s->tcp_refused++;
+			return -1;
+		}
+		s->tcp_evicted++;
+		conn_close(victim);
+	}
+	c->bnext = s->buckets[c->bucket];
+	s->buckets[c->bucket] = c;
+	c->hashed = 1;
+	return 0;
 }
 
 static void tcp_accept(uv_stream_t *server, int status)
@@ -524,9 +718,6 @@ static void tcp_accept(uv_stream_t *server, int status)
 		log_warn("server", "accept failed: %s", uv_strerror(status));
 		return;
 	}
-	/* At the cap, the least recently active connection makes room (RFC 7766 6.2.3). */
-	if (s->nconns >= s->max_conns && s->head)
-		conn_close(s->head);
 	c = calloc(1, sizeof(*c));
 	if (!c || uv_tcp_init(s->loop, &c->h) < 0) {
 		free(c);
@@ -545,14 +736,18 @@ static void tcp_accept(uv_stream_t *server, int status)
 		return;
 	}
 	c->open = 2;
-	conn_touch(c);
-	if (uv_accept(server, (uv_stream_t *)&c->h) < 0 ||
-	    uv_read_start((uv_stream_t *)&c->h, conn_alloc, conn_read) < 0) {
+	if (uv_accept(server, (uv_stream_t *)&c->h) < 0 || tcp_admit(s, c) < 0) {
 		conn_close(c);
 		return;
 	}
-	uv_tcp_nodelay(&c->h, 1);
-	conn_arm_idle(c);
+	conn_touch(c);
+	if (uv_read_start((uv_stream_t *)&c->h, conn_alloc, conn_read) < 0) {
+		conn_close(c);
+		return;
+	}
+	if (uv_tcp_nodelay(&c->h, 1) < 0)
+		log_debug("server", "TCP_NODELAY not set");
+	conn_arm_timer(c);
 }
 
 /* ---- binding ---- */
@@ -645,6 +840,8 @@ int server_new(struct server **out, uv_loop_t *loop, const struct config *cfg,
 		return -ENOMEM;
 	}
 	s->loop = loop;
+	if (getrandom(&s->hash_seed, sizeof(s->hash_seed), 0) != sizeof(s->hash_seed))
+		s->hash_seed = uv_hrtime();
 	query_ctx_init(&s->qctx, 0);
 	server_set_limits(s, cfg);
 	for (size_t i = 0; i < cfg->nlisten; i++) {
@@ -672,10 +869,57 @@ int server_new(struct server **out, uv_loop_t *loop, const struct config *cfg,
 	return 0;
 }
 
+/* DNS Cookies: the configured secret, or a random one at start; a reload
+ * (SIGHUP) rotates it, and the secret before stays accepted until the next
+ * rotation (RFC 9018 4.3 rollover). */
+static void cookie_secret_set(struct server *s, const struct config *cfg)
+{
+	struct cookie_secrets *k = &s->qctx.cookies;
+	uint8_t fresh[COOKIE_SECRET_LEN];
+
+	k->udp_cap = cfg->udp_payload_without_cookie;
+	if (cfg->has_cookie_secret) {
+		memcpy(fresh, cfg->cookie_secret, sizeof(fresh));
+	} else if (getrandom(fresh, sizeof(fresh), 0) != (ssize_t)sizeof(fresh)) {
+		log_err("server", "no random bytes for the DNS cookie secret: %s; cookies are off",
+			strerror(errno));
+		k->on = 0;
+		return;
+	}
+	if (!s->cookie_set || memcmp(fresh, k->cur, sizeof(fresh))) {
+		if (s->cookie_set) {
+			memcpy(k->prev, k->cur, sizeof(k->prev));
+			k->has_prev = 1;
+			log_info("server", "DNS cookie secret rotated");
+		}
+		memcpy(k->cur, fresh, sizeof(k->cur));
+		s->cookie_set = 1;
+	}
+	k->on = cfg->cookies;
+}
+
 void server_set_limits(struct server *s, const struct config *cfg)
 {
 	s->idle_ms = cfg->tcp_idle_timeout_ms;
+	s->read_ms = cfg->tcp_read_timeout_ms;
 	s->max_conns = cfg->tcp_max_connections;
+	s->max_per_client = cfg->tcp_max_connections_per_client;
+	s->max_msg = cfg->max_message_size;
+	cookie_secret_set(s, cfg);
+	if (cfg->rrl_rate != s->rrl.rate || cfg->rrl_slip != s->rrl.slip ||
+	    cfg->rrl_ipv4_prefix != s->rrl.v4_prefix || cfg->rrl_ipv6_prefix != s->rrl.v6_prefix ||
+	    (s->rrl.t && cfg->rrl_table_size > s->rrl.mask + 1)) {
+		struct rrl nr;
+
+		if (rrl_init(&nr, cfg->rrl_table_size, cfg->rrl_rate, cfg->rrl_slip,
+			     cfg->rrl_ipv4_prefix, cfg->rrl_ipv6_prefix, s->hash_seed) < 0) {
+			log_err("server", "out of memory for the RRL table: rate limiting keeps its"
+				" old settings");
+		} else {
+			rrl_close(&s->rrl);
+			s->rrl = nr;
+		}
+	}
 }
 
 void server_set_view(struct server *s, const struct view *v)

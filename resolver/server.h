@@ -5,8 +5,12 @@
  * (RFC 7766) read length-prefixed messages into a bounded per-connection
  * buffer, answer them in order (pipelining), and queue answers in a bounded
  * output buffer; while it is full the connection is not read (back-pressure).
- * Idle connections are closed after tcp_idle_timeout, and beyond
- * tcp_max_connections a new connection closes the oldest idle one.
+ * Idle connections are closed after tcp_idle_timeout, a message begun must
+ * be finished within tcp_read_timeout (slowloris), a client address may hold
+ * tcp_max_connections_per_client connections, and beyond tcp_max_connections
+ * a new connection closes the longest idle one that has no query in progress
+ * (or is closed itself when there is none). Messages over max_message_size
+ * close the connection (TCP) or are dropped (UDP).
  *
  * Queries are answered from the view set by server_set_view(); the server
  * never owns the view. */

@@ -364,10 +364,64 @@ static int update_section(struct ctx *c, const ldns_rr_list *ups)
 	return 0;
 }
 
+/* +1 when pd registers a new instance, -1 when it removes one, else 0. */
+static int pend_delta(const struct pending *pd)
+{
+	if (!pd->touched)
+		return 0;
+	return (!pd->deleted && !pd->existed) - (pd->deleted && pd->existed);
+}
+
+/* The namespace's limits (issue 8): instances per service and per namespace,
+ * attributes per instance and their size. Only a message that would go over
+ * a limit is refused, so one that shrinks an over-full service (after the
+ * limit was lowered) still passes. */
+static int check_limits(struct ctx *c)
+{
+	const struct cfg_namespace *cn = c->ns->cfg;
+	size_t ns_total = 0;
+	long ns_delta = 0;
+
+	for (size_t s = 0; s < c->ns->nservices; s++)
+		ns_total += c->ns->services[s].n;
+	for (size_t i = 0; i < c->npend; i++) {
+		const struct pending *pd = &c->pend[i];
+		long svc_delta = 0;
+		size_t nattrs = 0;
+
+		ns_delta += pend_delta(pd);
+		for (size_t j = 0; j < c->npend; j++)
+			if (c->pend[j].svc == pd->svc)
+				svc_delta += pend_delta(&c->pend[j]);
+		if (svc_delta > 0 && pd->svc->n + (size_t)svc_delta > cn->max_instances_per_service)
+			return refuse(c->plan, RC_REFUSED, "limit max_instances_per_service=%u: service"
+				      " %s is full", cn->max_instances_per_service, pd->svc->name);
+		if (!pd->txt_seen || pd->deleted)
+			continue;
+		for (size_t o = 0; o < pd->r.attrs_len; o += 1 + (size_t)pd->attrs[o]) {
+			if (pd->attrs[o] > cn->max_attribute_size)
+				return refuse(c->plan, RC_REFUSED, "limit max_attribute_size=%u: an"
+					      " attribute of %s is %u bytes", cn->max_attribute_size,
+					      pd->id, pd->attrs[o]);
+			nattrs++;
+		}
+		if (nattrs > cn->max_attributes)
+			return refuse(c->plan, RC_REFUSED, "limit max_attributes=%u: %s has %zu",
+				      cn->max_attributes, pd->id, nattrs);
+	}
+	if (ns_delta > 0 && ns_total + (size_t)ns_delta > cn->max_instances)
+		return refuse(c->plan, RC_REFUSED, "limit max_instances=%u: namespace %s is full",
+			      cn->max_instances, cn->name);
+	return 0;
+}
+
 /* Turns pending states into journal records. */
 static int finish_changes(struct ctx *c, uint64_t now)
 {
 	struct update_plan *p = c->plan;
+
+	if (check_limits(c) < 0)
+		return -1;
 
 	p->nchanges = 0;
 	for (size_t i = 0; i < c->npend; i++) {
@@ -614,6 +668,7 @@ static int verify_tsig(struct ctx *c, ldns_pkt *pkt, const uint8_t *req, size_t 
 	char keyname[WIRE_NAME_TEXT_MAX];
 	uint8_t alg[WIRE_NAME_MAX];
 	const ldns_rdf *mac;
+	uint32_t fudge;
 
 	if (!t)
 		return refuse(p, RC_REFUSED, "updates must be signed with a TSIG key");
@@ -639,8 +694,12 @@ static int verify_tsig(struct ctx *c, ldns_pkt *pkt, const uint8_t *req, size_t 
 		return refuse(p, RC_NOTAUTH, "TSIG signature does not verify");
 	}
 	p->key = key;
-	if ((now > p->time_signed ? now - p->time_signed : p->time_signed - now) >
-	    ldns_rdf2native_int16(ldns_rr_rdf(t, 2))) {
+	/* The window is the client's fudge, but never more than tsig_fudge_max:
+	 * a fudge of 65535 s would let a captured message be replayed for 18 h. */
+	fudge = ldns_rdf2native_int16(ldns_rr_rdf(t, 2));
+	if (fudge > c->reg->cfg->tsig_fudge_max)
+		fudge = c->reg->cfg->tsig_fudge_max;
+	if ((now > p->time_signed ? now - p->time_signed : p->time_signed - now) > fudge) {
 		p->tsig_error = TSIG_BADTIME;
 		p->key = NULL;
 		return refuse(p, RC_NOTAUTH, "TSIG time is outside the allowed window");

@@ -19,6 +19,8 @@ static struct config *load_ok(const char *text)
 	return cfg;
 }
 
+#define NS_LIMITS "namespaces:\n  - name: local\n"
+
 START_TEST(test_default)
 {
 	struct config *cfg = load_ok(config_default_text);
@@ -126,6 +128,41 @@ START_TEST(test_full)
 }
 END_TEST
 
+/* The limits of issue 8: defaults, and values read back. */
+START_TEST(test_limits)
+{
+	struct config *cfg = load_ok(config_default_text);
+
+	ck_assert_uint_eq(cfg->tcp_max_connections, 512);
+	ck_assert_uint_eq(cfg->tcp_max_connections_per_client, 32);
+	ck_assert_uint_eq(cfg->tcp_read_timeout_ms, 2000);
+	ck_assert_uint_eq(cfg->max_message_size, 65535);
+	ck_assert_uint_eq(cfg->update_rate, 1000);
+	ck_assert_uint_eq(cfg->update_burst, 2000);
+	ck_assert_uint_eq(cfg->tsig_fudge_max, 300);
+	ck_assert_uint_eq(cfg->tsig_replay_cache, 65536);
+	ck_assert_int_eq(cfg->cookies, 1);
+	ck_assert_int_eq(cfg->has_cookie_secret, 0);
+	ck_assert_uint_eq(cfg->udp_payload_without_cookie, 512);
+	ck_assert_uint_eq(cfg->rrl_rate, 0);
+	ck_assert_uint_eq(cfg->rrl_slip, 2);
+	ck_assert_uint_eq(cfg->rrl_ipv4_prefix, 24);
+	ck_assert_uint_eq(cfg->rrl_ipv6_prefix, 56);
+	ck_assert_uint_eq(cfg->rrl_table_size, 65536);
+	ck_assert_uint_eq(cfg->namespaces[0].max_instances, 10000);
+	ck_assert_uint_eq(cfg->namespaces[0].max_instances_per_service, 1000);
+	ck_assert_uint_eq(cfg->namespaces[0].max_attributes, 16);
+	ck_assert_uint_eq(cfg->namespaces[0].max_attribute_size, 255);
+	config_free(cfg);
+	cfg = load_ok("tcp_max_connections_per_client: 4\ntcp_read_timeout: 0.5\n"
+		      "max_message_size: 1024\n" NS_LIMITS);
+	ck_assert_uint_eq(cfg->tcp_max_connections_per_client, 4);
+	ck_assert_uint_eq(cfg->tcp_read_timeout_ms, 500);
+	ck_assert_uint_eq(cfg->max_message_size, 1024);
+	config_free(cfg);
+}
+END_TEST
+
 struct bad {
 	const char *text;
 	const char *where;   /* "t.yaml:L:C:" prefix expected */
@@ -171,6 +208,15 @@ static const struct bad bads[] = {
 	{ NS "    warning_factor: 2\n", "t.yaml:3:21:", "from 0 to 1" },
 	{ "upstream: [system, \"9.9.9.9\"]\n" NS, "t.yaml:1:11:", "either [system]" },
 	{ "cache_min_ttl: 100\ncache_max_ttl: 10\n" NS, "t.yaml:1:16:", "must not exceed" },
+	/* limits (issue 8) */
+	{ "tcp_max_connections_per_client: 0\n" NS, "t.yaml:1:33:", "from 1 to 65535" },
+	{ "tcp_read_timeout: 0\n" NS, "t.yaml:1:19:", "from 0.1 to 3600" },
+	{ "max_message_size: 100\n" NS, "t.yaml:1:19:", "from 512 to 65535" },
+	{ NS "    max_instances_per_service: 0\n", "t.yaml:3:32:", "from 1 to 10000000" },
+	{ NS "    max_attribute_size: 300\n", "t.yaml:3:25:", "from 3 to 255" },
+	{ "cookies: yes\n" NS, "t.yaml:1:10:", "true or false" },
+	{ "cookie_secret: abc\n" NS, "t.yaml:1:16:", "32 hex digits" },
+	{ "rrl_ipv6_prefix: 128\n" NS, "t.yaml:1:18:", "from 16 to 64" },
 };
 
 START_TEST(test_bad)
@@ -210,6 +256,7 @@ int main(void)
 
 	tcase_add_test(tc, test_default);
 	tcase_add_test(tc, test_full);
+	tcase_add_test(tc, test_limits);
 	tcase_add_loop_test(tc, test_bad, 0, (int)(sizeof(bads) / sizeof(bads[0])));
 	tcase_add_test(tc, test_empty_and_missing);
 	suite_add_tcase(s, tc);
