@@ -2,7 +2,8 @@
 # tests/e2e/examples.sh - the shipped examples work as written: every
 # meshdns config under examples/ passes `meshdns -t -c` (configs that name
 # zones/local.zone beside them are checked in the installed layout,
-# $(sysconfdir)/meshdns/ with zones/local.zone), the ECS task definitions
+# $(sysconfdir)/meshdns/ with zones/local.zone), meshdns-forward starts with
+# every forward.yaml, the ECS task definitions
 # are JSON whose MESHDNS_* variables are all agent flags, docker-compose.yaml
 # is YAML, and the agent accepts the docker example's key file.
 . "$(dirname "$0")/lib.sh"
@@ -33,6 +34,23 @@ while IFS= read -r f; do
 	fi
 done < <(find "$EX" -name '*.yaml' | sort)
 [ "$n" -ge 4 ] || fail "found only $n meshdns configs under examples/"
+
+# forward.yaml files: meshdns-forward starts with each (its listeners moved
+# to port 0 and its DNS server to a dead port, so nothing here is taken).
+for f in $(find "$EX" -name 'forward.yaml' | sort); do
+	rel=${f#"$SRCDIR"/}
+	sed 's/:[0-9]*=/:0=/g; s/^dns: .*/dns: "127.0.0.1:9"/' "$f" >"$T/forward.yaml"
+	"$MESHDNS_FORWARD" -c "$T/forward.yaml" >"$T/forward.log" 2>&1 &
+	fpid=$!
+	PIDS="$PIDS $fpid"
+	if wait_until 5 grep -q 'serving listen=' "$T/forward.log"; then
+		pass "$rel: meshdns-forward serves it"
+	else
+		fail "$rel: meshdns-forward serves it ($(cat "$T/forward.log"))"
+	fi
+	kill "$fpid" 2>/dev/null
+	wait "$fpid" 2>/dev/null
+done
 
 # The agent's flags, as MESHDNS_* names.
 vars=$("$MESHDNS_AGENT" --help | grep -oE -- '--[a-z][a-z-]*' | sort -u |
