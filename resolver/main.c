@@ -12,7 +12,7 @@ static void usage(FILE *f)
 		"  -c FILE   configuration file (YAML); without it, the embedded default:\n"
 		"            namespace local., listening on 127.0.0.1:53 and [::1]:53\n"
 		"  -t        check the configuration and zone files, then exit (0 = valid)\n"
-		"  -v        more logging (-v -v: debug)\n"
+		"  -v        debug logging: per-query and per-connection events\n"
 		"  -q        less logging (errors only)\n"
 		"  --recover start even if the journal is corrupt, dropping the bad record\n"
 		"            and everything after it (the message names the offset)\n"
