@@ -172,9 +172,9 @@ static void put_addrs(struct query_ctx *q, struct answer *a, const struct vnode 
 		const struct vinst *vi = s->members[(v6 ? s->idx6 : s->idx4)[order[i]]].inst;
 
 		if (v6)
-			put_rr(q, a, 0, owner, vi->aaaa_tail, sizeof(vi->aaaa_tail));
+			put_rr(q, a, 0, owner, vi->aaaa_tail, VINST_AAAA_TAIL);
 		else
-			put_rr(q, a, 0, owner, vi->a_tail, sizeof(vi->a_tail));
+			put_rr(q, a, 0, owner, vi->a_tail, VINST_A_TAIL);
 	}
 }
 
@@ -202,9 +202,9 @@ static void put_glue(struct query_ctx *q, struct answer *a, const struct vset *s
 		uint16_t ar = a->count[2];
 
 		if (vi->has4)
-			put_rr(q, a, 2, vi->node, vi->a_tail, sizeof(vi->a_tail));
+			put_rr(q, a, 2, vi->node, vi->a_tail, VINST_A_TAIL);
 		if (vi->has6)
-			put_rr(q, a, 2, vi->node, vi->aaaa_tail, sizeof(vi->aaaa_tail));
+			put_rr(q, a, 2, vi->node, vi->aaaa_tail, VINST_AAAA_TAIL);
 		if (a->w.err) {
 			a->w.pos = mark;
 			a->count[2] = ar;
@@ -238,9 +238,9 @@ static unsigned answer_node(struct query_ctx *q, struct answer *a, const struct 
 		const struct vinst *vi = n->inst;
 
 		if ((any || qtype == T_A) && vi->has4)
-			put_rr(q, a, 0, n, vi->a_tail, sizeof(vi->a_tail));
+			put_rr(q, a, 0, n, vi->a_tail, VINST_A_TAIL);
 		if ((any || qtype == T_AAAA) && vi->has6)
-			put_rr(q, a, 0, n, vi->aaaa_tail, sizeof(vi->aaaa_tail));
+			put_rr(q, a, 0, n, vi->aaaa_tail, VINST_AAAA_TAIL);
 		if (any || qtype == T_TXT)
 			put_rr(q, a, 0, n, vi->txt_tail, vi->txt_len);
 	}

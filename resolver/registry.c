@@ -35,19 +35,33 @@ static int make_child_name(const char *label, const uint8_t *parent, size_t plen
 	return 0;
 }
 
-/* The id lower-cased, as a key of the service's id table. */
-static size_t set_key(struct instance *in)
+/* A zeroed instance of svc with its id and the id lower-cased (the key of
+ * the service's id table) stored behind it. NULL when out of memory. */
+static struct instance *instance_alloc(struct service *svc, const char *id)
 {
-	size_t n = strlen(in->id);
+	size_t n = strlen(id);
+	struct instance *in;
+	char *p;
 
+	if (n >= CFG_LABEL_MAX)
+		return NULL;
+	in = calloc(1, sizeof(*in) + 2 * (n + 1));
+	if (!in)
+		return NULL;
+	p = in->names;
+	memcpy(p, id, n + 1);
 	for (size_t i = 0; i < n; i++)
-		in->key[i] = (uint8_t)(in->id[i] >= 'A' && in->id[i] <= 'Z' ? in->id[i] + 32 : in->id[i]);
-	return n;
+		p[n + 1 + i] = (char)(id[i] >= 'A' && id[i] <= 'Z' ? id[i] + 32 : id[i]);
+	in->id = p;
+	in->key = (const uint8_t *)p + n + 1;
+	in->id_len = (uint8_t)n;
+	in->svc = svc;
+	return in;
 }
 
 static int index_add(struct service *svc, struct instance *in)
 {
-	return nametab_put(&svc->ids, in->key, set_key(in), in);
+	return nametab_put(&svc->ids, in->key, in->id_len, in);
 }
 
 static void instance_free(struct instance *in)
@@ -67,11 +81,9 @@ static int instance_from_cfg(struct service *svc, const struct cfg_instance *ci,
 
 	if (1 + strlen(ci->id) + svc->wire_len > WIRE_NAME_MAX)
 		return ERR_NAME; /* <id>.<service>.<ns> must stay a valid name */
-	in = calloc(1, sizeof(*in));
+	in = instance_alloc(svc, ci->id);
 	if (!in)
 		return -ENOMEM;
-	snprintf(in->id, sizeof(in->id), "%s", ci->id);
-	in->svc = svc;
 	in->has4 = ci->has4;
 	in->has6 = ci->has6;
 	memcpy(in->addr4, ci->addr4, 4);
@@ -391,7 +403,7 @@ static void remove_at(struct service *svc, size_t i)
 {
 	struct instance *in = svc->inst[i];
 
-	nametab_del(&svc->ids, in->key, strlen(in->id));
+	nametab_del(&svc->ids, in->key, in->id_len);
 	instance_free(in);
 	memmove(&svc->inst[i], &svc->inst[i + 1], (svc->n - i - 1) * sizeof(*svc->inst));
 	svc->n--;
@@ -407,17 +419,15 @@ static int put_instance(struct registry *reg, struct service *svc, const struct 
 		return ERR_EXISTS;
 	if (1 + strlen(r->id) + svc->wire_len > WIRE_NAME_MAX)
 		return ERR_NAME;
-	in = calloc(1, sizeof(*in));
+	in = instance_alloc(svc, r->id);
 	if (!in)
 		return -ENOMEM;
-	snprintf(in->id, sizeof(in->id), "%s", r->id);
-	in->svc = svc;
 	in->has4 = r->has4, in->has6 = r->has6;
 	memcpy(in->addr4, r->addr4, 4);
 	memcpy(in->addr6, r->addr6, 16);
 	in->port = r->port;
 	in->weight = r->weight;
-	in->health = r->health <= HEALTH_WARNING ? (enum health_state)r->health : HEALTH_HEALTHY;
+	in->health = r->health <= HEALTH_WARNING ? r->health : HEALTH_HEALTHY;
 	in->lease_expiry = r->lease_expiry;
 	in->origin = ORIGIN_UPDATE;
 	if ((rc = attrs_from_txt(in, r->attrs, r->attrs_len)) < 0) {
@@ -431,7 +441,7 @@ static int put_instance(struct registry *reg, struct service *svc, const struct 
 			in->healthy_since_ms = old->healthy_since_ms;
 		for (size_t i = 0; i < svc->n; i++)
 			if (svc->inst[i] == old) {
-				nametab_del(&svc->ids, old->key, strlen(old->id));
+				nametab_del(&svc->ids, old->key, old->id_len);
 				instance_free(old);
 				svc->inst[i] = in;
 			}

@@ -20,21 +20,25 @@ enum origin { ORIGIN_CONFIG = 0, ORIGIN_UPDATE };
 
 struct service;
 
+/* One instance. A registry may hold 100,000 of them, so the struct is kept
+ * small: the id and its lower-cased key live in one allocation with it. */
 struct instance {
-	char id[CFG_LABEL_MAX];
-	uint8_t key[CFG_LABEL_MAX];   /* id lower-cased: the key in its service's ids */
+	const char *id;           /* as registered; points into names[] */
+	const uint8_t *key;       /* id lower-cased: the key in its service's ids */
 	struct service *svc;
-	int has4, has6;
-	uint8_t addr4[4];
-	uint8_t addr6[16];
-	uint16_t port;
-	uint32_t weight;
 	char **attrs;             /* owned "key=value" strings */
-	size_t nattrs;
-	enum health_state health;
 	uint64_t healthy_since_ms;/* when it last turned healthy; 0 = always was */
 	uint64_t lease_expiry;    /* unix seconds, 0 = no lease */
-	enum origin origin;
+	uint32_t weight;
+	uint16_t port;
+	uint16_t nattrs;
+	uint8_t addr4[4];
+	uint8_t addr6[16];
+	uint8_t has4, has6;
+	uint8_t id_len;
+	uint8_t health;           /* enum health_state */
+	uint8_t origin;           /* enum origin */
+	char names[];             /* id, NUL, key, NUL */
 };
 
 struct service {

@@ -34,22 +34,27 @@ struct vrrset {
 
 struct vnode;
 
+#define VINST_A_TAIL 14       /* type A, IN, ttl, 4, address */
+#define VINST_AAAA_TAIL 26    /* type AAAA, IN, ttl, 16, address */
+
+/* One instance in a view: 72 bytes (a view may hold 100,000). The AAAA tail
+ * lives in the arena, only for instances that have an IPv6 address. */
 struct vinst {
 	const struct vnode *node;   /* <id>.<service>.<ns> */
-	uint8_t has4, has6;
-	uint8_t a_tail[14];         /* type A, IN, ttl, 4, address */
-	uint8_t aaaa_tail[26];
 	const uint8_t *txt_tail;    /* TXT: attributes and health= */
-	uint16_t txt_len;
-	/* For the debugging listing. */
-	uint16_t port;
-	uint32_t weight;
-	uint8_t health, origin;     /* enum health_state, enum origin */
+	const uint8_t *aaaa_tail;   /* VINST_AAAA_TAIL bytes, when has6 */
 	uint64_t expiry;            /* lease end, unix s; 0 = none */
 	/* Used while the view is built: the set last given this instance and
 	 * its SRV weight there, for that set's debugging listing. */
 	const void *build_set;
+	/* For the debugging listing. */
+	uint32_t weight;
+	uint16_t port;
+	uint16_t txt_len;
 	uint16_t build_srvw;
+	uint8_t has4, has6;
+	uint8_t health, origin;     /* enum health_state, enum origin */
+	uint8_t a_tail[VINST_A_TAIL];
 };
 
 /* One SRV target of a set, with its SRV head (type, class, ttl, rdlength,
