@@ -102,23 +102,14 @@ else:
     ok(r.rcode() == want, "after %s: the first cookie gets %s (%s)" %
        (sys.argv[3], dns.rcode.to_text(want), dns.rcode.to_text(r.rcode())))
 EOF
-pyd() {
-	local rc
-	"$PYDNS" "$@" >"$T/py.out" 2>&1
-	rc=$?
-	cat "$T/py.out"
-	PASSED=$((PASSED + $(grep -c '^ok - ' "$T/py.out")))
-	FAILED=$((FAILED + $(grep -c '^not ok - ' "$T/py.out")))
-	[ "$rc" -eq 0 ] || grep -q '^not ok - ' "$T/py.out" || fail "$PYDNS $* exited $rc"
-}
-pyd "$T/ck.py" "$PORT" "$T/cookie" first
+py_checks "$T/ck.py" "$PORT" "$T/cookie" first
 rotations() { grep -c "cookie secret rotated" "$MESHDNS_LOG"; }
 kill -HUP "$MESHDNS_PID"
 wait_until 10 eval '[ "$(rotations)" -ge 1 ]' || fail "SIGHUP rotates the cookie secret"
-pyd "$T/ck.py" "$PORT" "$T/cookie" rotated-once
+py_checks "$T/ck.py" "$PORT" "$T/cookie" rotated-once
 kill -HUP "$MESHDNS_PID"
 wait_until 10 eval '[ "$(rotations)" -ge 2 ]' || fail "a second SIGHUP rotates it again"
-pyd "$T/ck.py" "$PORT" "$T/cookie" rotated-twice
+py_checks "$T/ck.py" "$PORT" "$T/cookie" rotated-twice
 check "the log does not show the secret's bytes" eval '! grep -qi "secret=" "$MESHDNS_LOG"'
 stop_meshdns
 

@@ -295,16 +295,17 @@ in_range() {
 	[ "$1" -ge "$2" ] && [ "$1" -le "$3" ]
 }
 
-# py_checks ARGS...: runs python3 ARGS (a script printing "ok - " and
+# py_checks ARGS...: runs python3 ARGS ($PYDNS, the one with dnspython, when
+# lib_update.sh set it; a script printing "ok - " and
 # "not ok - " lines, e.g. `py_checks - "$PORT" <<'EOF'`) and counts its checks.
 py_checks() {
-	local rc
-	python3 "$@" >"$T/py.out" 2>&1
+	local rc py=${PYDNS:-python3}
+	"$py" "$@" >"$T/py.out" 2>&1
 	rc=$?
 	cat "$T/py.out"
 	PASSED=$((PASSED + $(grep -c '^ok - ' "$T/py.out")))
 	FAILED=$((FAILED + $(grep -c '^not ok - ' "$T/py.out")))
 	if [ "$rc" -ne 0 ] && ! grep -q '^not ok - ' "$T/py.out"; then
-		fail "python3 $* exited $rc"
+		fail "$py $* exited $rc"
 	fi
 }

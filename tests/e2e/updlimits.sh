@@ -6,18 +6,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_update.sh"
 
-# pyd_checks ARGS...: py_checks with the python3 that has dnspython.
-pyd_checks() {
-	local rc
-	"$PYDNS" "$@" >"$T/py.out" 2>&1
-	rc=$?
-	cat "$T/py.out"
-	PASSED=$((PASSED + $(grep -c '^ok - ' "$T/py.out")))
-	FAILED=$((FAILED + $(grep -c '^not ok - ' "$T/py.out")))
-	if [ "$rc" -ne 0 ] && ! grep -q '^not ok - ' "$T/py.out"; then
-		fail "$PYDNS $* exited $rc"
-	fi
-}
 
 # The dnspython helpers of the checks below (imported as upc).
 cat >"$T/upc.py" <<'EOF'
@@ -67,7 +55,7 @@ write_update_config "$T/lim.yaml" "$T/state" "    max_instances_per_service: 2
     max_attribute_size: 20"
 start_meshdns "$T/lim.yaml"
 
-pyd_checks - "$PORT" "$UPD_KEY" "$UPD_SECRET" <<'EOF'
+py_checks - "$PORT" "$UPD_KEY" "$UPD_SECRET" <<'EOF'
 from upc import *
 
 ok(register("payments-v1", "i1", "10.0.0.1")[0] == "NOERROR", "instance 1 of payments-v1")
@@ -108,7 +96,7 @@ stop_meshdns
 write_update_config "$T/rate.yaml" "$T/state-rate"
 sed -i '1i update_rate: 5\nupdate_burst: 5' "$T/rate.yaml"
 start_meshdns "$T/rate.yaml" "$T/meshdns-rate.log"
-pyd_checks - "$PORT" "$UPD_KEY" "$UPD_SECRET" "$V2_KEY" "$V2_SECRET" <<'EOF2'
+py_checks - "$PORT" "$UPD_KEY" "$UPD_SECRET" "$V2_KEY" "$V2_SECRET" <<'EOF2'
 import sys, time
 from upc import *
 V2 = dns.tsig.Key(sys.argv[4], sys.argv[5], "hmac-sha512")
@@ -136,7 +124,7 @@ stop_meshdns
 # ---- TSIG replay and the server's maximum fudge; no secret in the log ----
 write_update_config "$T/replay.yaml" "$T/state-replay"
 start_meshdns_args "$T/replay.yaml" "$T/meshdns-replay.log" -v || bail "meshdns -v starts"
-pyd_checks - "$PORT" "$UPD_KEY" "$UPD_SECRET" <<'EOF2'
+py_checks - "$PORT" "$UPD_KEY" "$UPD_SECRET" <<'EOF2'
 import socket, struct, time
 from upc import *
 
