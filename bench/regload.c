@@ -11,7 +11,10 @@
  * ours; verifying would only slow the client down).
  *
  *   regload -p PORT -y ALG:NAME:SECRET [-s 127.0.0.1] [-z local] [-S payments-v1]
- *           [-d 10] [-w 64] [-P i]
+ *           [-d 10] [-w 64] [-P i] [-r RATE] [-m IDS]
+ * -r paces the updates at RATE a second (default: as fast as the window
+ * allows); -m re-registers ids 0..IDS-1 in turn instead of always new ones
+ * (renewals and re-registrations, as running agents send them).
  * prints one line: ok=N rate=R/s other=N lost=N late=N sent=N, then the counts
  * of other rcodes (rcodeN=) and the NOERROR answers of each second
  * (per_second=a,b,...): a rate that falls as the registry grows shows there.
@@ -45,7 +48,7 @@ static long long now_ns(void)
 static void usage(void)
 {
 	fprintf(stderr, "usage: regload -p PORT -y ALG:NAME:SECRET [-s ADDR] [-z ZONE] [-S SERVICE]"
-		" [-d SECONDS] [-w WINDOW] [-P PREFIX]\n");
+		" [-d SECONDS] [-w WINDOW] [-P PREFIX] [-r RATE] [-m IDS]\n");
 	exit(2);
 }
 
@@ -95,12 +98,13 @@ int main(int argc, char **argv)
 	long long start, end, t, last_scan = 0;
 	unsigned long long sent = 0, ok = 0, other = 0, lost = 0, late = 0, rc_count[16] = { 0 };
 	unsigned long long per_sec[3600] = { 0 };
-	unsigned next = 0, inflight = 0;
+	unsigned next = 0, inflight = 0, ids = 0;
+	double rate = 0;
 	uint16_t next_id = 1;
 	struct sockaddr_in sa;
 	uint8_t buf[65536];
 
-	while ((o = getopt(argc, argv, "s:p:y:z:S:d:w:P:")) != -1) {
+	while ((o = getopt(argc, argv, "s:p:y:z:S:d:w:P:r:m:")) != -1) {
 		switch (o) {
 		case 's': addr = optarg; break;
 		case 'p': port = atoi(optarg); break;
@@ -110,6 +114,8 @@ int main(int argc, char **argv)
 		case 'd': secs = atoi(optarg); break;
 		case 'w': window = atoi(optarg); break;
 		case 'P': prefix = optarg; break;
+		case 'r': rate = atof(optarg); break;
+		case 'm': ids = (unsigned)atoi(optarg); break;
 		default: usage();
 		}
 	}
@@ -144,13 +150,15 @@ int main(int argc, char **argv)
 		t = now_ns();
 		if (t >= end && (inflight == 0 || t >= end + 500000000LL))
 			break;
-		while (t < end && inflight < (unsigned)window) {
+		while (t < end && inflight < (unsigned)window &&
+		       (rate <= 0 || sent < (unsigned long long)((t - start) * 1e-9 * rate) + 1)) {
 			size_t len;
 			uint8_t *wire;
 
 			while (slots[next_id].sent_ns)
 				next_id++;
-			wire = build(zone, svc, prefix, next, next_id, alg, key, secret, &len);
+			wire = build(zone, svc, prefix, ids ? next % ids : next, next_id, alg, key,
+				     secret, &len);
 			if (!wire) {
 				fprintf(stderr, "regload: cannot build update %u\n", next);
 				return 1;
@@ -171,7 +179,7 @@ int main(int argc, char **argv)
 			sent++;
 			inflight++;
 		}
-		poll(&pfd, 1, 5);
+		poll(&pfd, 1, rate > 0 ? 1 : 5);
 		while ((n = recv(fd, buf, sizeof(buf), 0)) >= 12) {
 			uint16_t id = (uint16_t)(buf[0] << 8 | buf[1]);
 			int rc = buf[3] & 15;

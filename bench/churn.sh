@@ -1,0 +1,92 @@
+#!/bin/bash
+# bench/churn.sh - what registrations cost the queries: meshdns's CPU per
+# query at 50k QPS, alone and while RATE TSIG-signed registrations a second
+# arrive (issue 7: 1,000 registrations/s cost <= 10% more CPU per query, and
+# no query is lost).
+#
+# The names are bench/run's (SERVICES services x 4 instances, a 90/10
+# router, 10% NXDOMAIN). The registrations are bench/regload.c at a paced
+# RATE, re-registering IDS ids of one service in turn, as running agents
+# renewing their leases do; every one is journaled and fsync'd before its
+# answer, and changes the answers (the view is rebuilt). dnsperf and regload
+# share core 0; meshdns has core 1. Server CPU per query = utime+stime over
+# the dnsperf run / queries completed, so the registrations' cost is in it.
+# Runs alternate: quiet, churn, quiet, churn...
+#
+# Usage: bench/churn.sh [MESHDNS_BINARY]
+# Environment: RUNS (3), DURATION (8), RATE (50000), REG_RATE (1000), IDS (1000),
+# SERVICES (1000)
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+MESHDNS=$(readlink -f "${1:-${MESHDNS:-./build/resolver/meshdns}}")
+RUNS=${RUNS:-3}
+DURATION=${DURATION:-8}
+RATE=${RATE:-50000}
+REG_RATE=${REG_RATE:-1000}
+IDS=${IDS:-1000}
+SERVICES=${SERVICES:-1000}
+PORT=${PORT:-5398}
+. "$HERE/lib.sh"
+
+[ -x "$MESHDNS" ] || die "$MESHDNS is not an executable (build it, or pass its path)"
+for t in dnsperf dig taskset pkg-config; do
+	command -v $t >/dev/null || die "$t missing (apt-get install dnsperf bind9-dnsutils util-linux pkg-config)"
+done
+
+W=$(mktemp -d "${TMPDIR:-/tmp}/meshdns-churn.XXXXXX") || die "no temp dir"
+QUERIES=$W/queries.txt
+SRV_PID=""
+cleanup() {
+	[ -n "$SRV_PID" ] && kill "$SRV_PID" 2>/dev/null && wait "$SRV_PID" 2>/dev/null
+	rm -rf "$W"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+cc -O2 -Wall "$HERE/regload.c" $(pkg-config --cflags --libs ldns) -o "$W/regload" ||
+	die "cannot compile regload.c"
+python3 "$HERE/dataset.py" "$W" "$SERVICES" 4 200000 "$PORT" >/dev/null || die "dataset.py failed"
+SECRET=$(head -c32 /dev/urandom | base64)
+cat >>"$W/meshdns.yaml" <<EOF
+state_dir: $W/state
+update_rate: 0
+keys:
+  - {name: churn, algorithm: hmac-sha256, secret: "$SECRET", allow: [svc5.local]}
+EOF
+
+(cd "$W" && exec taskset -c 1 "$MESHDNS" -q -c meshdns.yaml) 2>"$W/meshdns.log" &
+SRV_PID=$!
+for i in $(seq 100); do
+	dig @127.0.0.1 -p "$PORT" +tries=1 +time=1 +short svc7.local A 2>/dev/null | grep -q '^10\.' && break
+	kill -0 "$SRV_PID" 2>/dev/null || die "meshdns exited: $(cat "$W/meshdns.log")"
+	sleep 0.1
+done
+pin_server
+# The ids exist before the first measured run: every later one replaces.
+taskset -c 0 "$W/regload" -p "$PORT" -y "hmac-sha256:churn:$SECRET" -S svc5 -P r \
+	-r "$REG_RATE" -m "$IDS" -d 2 >/dev/null || die "regload failed"
+
+echo "# $(nproc) cores, $(uname -r); dnsperf (and regload) on core 0, meshdns on core 1"
+echo "# $SERVICES services x 4 instances + $IDS registered in svc5; $RATE QPS x ${DURATION}s; $RUNS runs"
+for ((r = 1; r <= RUNS; r++)); do
+	measure quiet udp
+	echo "# run $r quiet: $(tail -1 "$W/quiet.udp")"
+	taskset -c 0 "$W/regload" -p "$PORT" -y "hmac-sha256:churn:$SECRET" -S svc5 -P r \
+		-r "$REG_RATE" -m "$IDS" -d "$DURATION" >"$W/reg.out" &
+	reg=$!
+	measure churn udp
+	wait "$reg"
+	echo "# run $r churn: $(tail -1 "$W/churn.udp") | regload $(cut -d' ' -f1-6 "$W/reg.out")"
+	awk '{ sub(/ok=/, "", $1); print $1 }' "$W/reg.out" >>"$W/reg.ok"
+done
+
+q=$(median "$W/quiet.udp" 1)
+c=$(median "$W/churn.udp" 1)
+lost=$(awk '{ s += $5 } END { print s }' "$W/quiet.udp" "$W/churn.udp")
+printf '\n%-22s %9s %9s %8s %8s\n' "" "us/query" "user_us/q" "p50_us" "p99_us"
+printf '%-22s %9s %9s %8s %8s\n' "queries alone" "$q" "$(median "$W/quiet.udp" 7)" \
+	"$(median "$W/quiet.udp" 2)" "$(median "$W/quiet.udp" 3)"
+printf '%-22s %9s %9s %8s %8s\n' "+ $REG_RATE registrations/s" "$c" "$(median "$W/churn.udp" 7)" \
+	"$(median "$W/churn.udp" 2)" "$(median "$W/churn.udp" 3)"
+echo "# registrations acknowledged per run (median): $(sort -n "$W/reg.ok" | awk '{v[NR] = $1} END { print v[int((NR + 1) / 2)] }') in ${DURATION}s"
+echo "# churn/quiet CPU per query: $(ratio "$c" "$q") (target <= 1.10); queries lost in all runs: $lost (target 0)"
