@@ -747,6 +747,7 @@ static int load_limit_keys(struct cctx *c, const node *root)
 	if ((rc = get_u32(c, root, "tcp_max_connections_per_client", 1, 65535,
 			  &cfg->tcp_max_connections_per_client)) < 0 ||
 	    (rc = get_ms(c, root, "tcp_read_timeout", 0.1, 3600, &cfg->tcp_read_timeout_ms)) < 0 ||
+	    (rc = get_ms(c, root, "commit_delay", 0, 1, &cfg->commit_delay_ms)) < 0 ||
 	    (rc = get_u32(c, root, "max_message_size", 512, 65535, &cfg->max_message_size)) < 0 ||
 	    (rc = get_u32(c, root, "update_rate", 0, 1000000, &cfg->update_rate)) < 0 ||
 	    (rc = get_u32(c, root, "update_burst", 1, 1000000, &cfg->update_burst)) < 0 ||
@@ -789,7 +790,7 @@ static int load_top(struct cctx *c, const node *root)
 		"tcp_idle_timeout", "tcp_max_connections", "cache_size", "cache_bytes",
 		"cache_min_ttl", "cache_max_ttl", "cache_max_negative_ttl", "serve_stale",
 		"upstream_timeout", "upstream_max_inflight", "namespaces", "keys",
-		"tcp_max_connections_per_client", "tcp_read_timeout", "max_message_size",
+		"tcp_max_connections_per_client", "tcp_read_timeout", "commit_delay", "max_message_size",
 		"update_rate", "update_burst", "tsig_fudge_max", "tsig_replay_cache", "cookies",
 		"cookie_secret", "udp_payload_without_cookie", "rrl_rate", "rrl_slip",
 		"rrl_ipv4_prefix", "rrl_ipv6_prefix", "rrl_table_size", NULL };
@@ -859,6 +860,7 @@ static int load(struct config **out, const char *name, const char *text, char *e
 	cfg->tcp_max_connections = 512;
 	cfg->tcp_max_connections_per_client = 32;
 	cfg->tcp_read_timeout_ms = 2000;
+	cfg->commit_delay_ms = 5;
 	cfg->max_message_size = 65535;
 	cfg->update_rate = 1000;
 	cfg->update_burst = 2000;

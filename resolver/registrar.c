@@ -23,6 +23,7 @@
 struct answer {
 	struct answer *next;
 	struct server_req *req;
+	uint64_t seq;                /* the applied_seq its change made */
 	size_t len;
 	uint8_t msg[];
 };
@@ -34,10 +35,19 @@ struct registrar {
 	registrar_changed_cb changed;
 	void *arg;
 	uv_timer_t expiry;
+	uv_timer_t commit;           /* starts a sync commit_delay after the first waiting update */
+	uint64_t commit_delay_ns;
+	uint64_t first_wait_ns;      /* when the oldest waiting update arrived */
+	int handles;                 /* timers not yet closed */
 	uint64_t armed;              /* unix second the expiry timer is set for; 0 none */
 	uv_work_t work;
 	int sync_rc, syncing_now, closing, open;
 	struct answer *waiting, *syncing;
+	/* Synced, waiting for a view that holds their change (the daemon paces
+	 * view builds): answered by registrar_published(). */
+	struct answer *ready, **ready_tail;
+	uint64_t applied_seq;        /* UPDATEs applied to the registry so far */
+	uint64_t published_seq;      /* of those, the ones the published view holds */
 	struct tbucket *buckets;     /* one per key of reg->cfg: update_rate */
 	size_t nbuckets;
 	struct replay replay;        /* MACs of verified UPDATEs: tsig_replay_cache */
@@ -123,6 +133,8 @@ static void expiry_due(uv_timer_t *t)
 	arm_expiry(r);
 }
 
+static void expiry_closed(uv_handle_t *h);
+
 int registrar_new(struct registrar **out, uv_loop_t *loop, const char *state_dir,
 		  int recover, struct registry *reg, registrar_changed_cb cb, void *arg,
 		  char *errbuf, size_t errlen)
@@ -134,6 +146,7 @@ int registrar_new(struct registrar **out, uv_loop_t *loop, const char *state_dir
 	if (!r)
 		return -ENOMEM;
 	r->loop = loop;
+	r->ready_tail = &r->ready;
 	r->reg = reg;
 	if (reg->cfg->nkeys && !(r->buckets = calloc(reg->cfg->nkeys, sizeof(*r->buckets)))) {
 		free(r);
@@ -161,8 +174,19 @@ int registrar_new(struct registrar **out, uv_loop_t *loop, const char *state_dir
 		free(r);
 		return rc;
 	}
-	r->expiry.data = r;
+	if ((rc = uv_timer_init(loop, &r->commit)) < 0) {
+		/* expiry is initialised: it must be closed, so r lives on
+		 * until its close callback. */
+		r->handles = 1;
+		r->open = 0;
+		r->expiry.data = r;
+		uv_close((uv_handle_t *)&r->expiry, expiry_closed);
+		return rc;
+	}
+	r->expiry.data = r->commit.data = r;
+	r->handles = 2;
 	r->open = 1;
+	r->commit_delay_ns = (uint64_t)reg->cfg->commit_delay_ms * 1000000u;
 	log_info("journal", "replayed dir=%s records=%llu", state_dir,
 		 (unsigned long long)journal_records(r->j));
 	arm_expiry(r);
@@ -193,6 +217,7 @@ void registrar_set_registry(struct registrar *r, struct registry *reg)
 		}
 	}
 	r->reg = reg;
+	r->commit_delay_ns = (uint64_t)reg->cfg->commit_delay_ms * 1000000u;
 	arm_expiry(r);
 }
 
@@ -260,6 +285,14 @@ static void sync_done(uv_work_t *w, int status)
 		next = a->next;
 		if (!ok && a->len >= 4)
 			a->msg[3] = (uint8_t)((a->msg[3] & 0xF0) | 2); /* SERVFAIL */
+		if (ok && a->seq > r->published_seq) {
+			/* Durable, but not in the answers yet: a client that
+			 * queries after its NOERROR must see its change. */
+			a->next = NULL;
+			*r->ready_tail = a;
+			r->ready_tail = &a->next;
+			continue;
+		}
 		reply(a);
 	}
 	if (!r->waiting && !r->closing)
@@ -269,12 +302,39 @@ static void sync_done(uv_work_t *w, int status)
 		registrar_close(r);
 }
 
+static void start_sync(struct registrar *r);
+
+static void commit_due(uv_timer_t *t)
+{
+	struct registrar *r = t->data;
+
+	if (!r->syncing_now && r->waiting)
+		start_sync(r);
+}
+
+/* Group commit: every update that arrived while a sync ran shares the next
+ * one. With commit_delay, a sync also waits until the oldest waiting update
+ * is that old, so that updates arriving one by one (agents renewing) share
+ * syncs too: fewer fdatasyncs for a little latency. */
 static void kick_sync(struct registrar *r)
 {
-	if (r->syncing_now || (!r->waiting && journal_size(r->j) == 0))
+	uint64_t age;
+
+	if (r->syncing_now || !r->waiting)
 		return;
-	if (!r->waiting)
+	age = uv_hrtime() - r->first_wait_ns;
+	if (r->commit_delay_ns && !r->closing && age < r->commit_delay_ns) {
+		if (!uv_is_active((uv_handle_t *)&r->commit))
+			uv_timer_start(&r->commit, commit_due,
+				       (r->commit_delay_ns - age + 999999) / 1000000, 0);
 		return;
+	}
+	start_sync(r);
+}
+
+static void start_sync(struct registrar *r)
+{
+	uv_timer_stop(&r->commit);
 	r->syncing = r->waiting;
 	r->waiting = NULL;
 	r->syncing_now = 1;
@@ -283,6 +343,19 @@ static void kick_sync(struct registrar *r)
 		/* No thread pool: sync here, on the loop. */
 		sync_work(&r->work);
 		sync_done(&r->work, 0);
+	}
+}
+
+void registrar_published(struct registrar *r)
+{
+	struct answer *a = r->ready, *next;
+
+	r->published_seq = r->applied_seq;
+	r->ready = NULL;
+	r->ready_tail = &r->ready;
+	for (; a; a = next) {
+		next = a->next;
+		reply(a);
 	}
 }
 
@@ -296,8 +369,11 @@ static void hold(struct registrar *r, struct server_req *req, const uint8_t *msg
 	}
 	a->next = NULL;
 	a->req = req;
+	a->seq = r->applied_seq;
 	a->len = len;
 	memcpy(a->msg, msg, len);
+	if (!r->waiting)
+		r->first_wait_ns = uv_hrtime();
 	while (*tail)
 		tail = &(*tail)->next;
 	*tail = a;
@@ -389,6 +465,7 @@ void registrar_on_update(void *arg, struct server_req *req, const uint8_t *msg, 
 		return;
 	}
 	log_info("update", "accepted changes=%zu lease=%u", p->nchanges, p->lease);
+	r->applied_seq++;
 	r->changed(r->arg);
 	/* Only a lease ending sooner than the timer moves it: no scan here. */
 	for (size_t i = 0; i < p->nchanges; i++) {
@@ -405,6 +482,8 @@ static void expiry_closed(uv_handle_t *h)
 {
 	struct registrar *r = h->data;
 
+	if (--r->handles > 0)
+		return;
 	journal_close(r->j);
 	replay_close(&r->replay);
 	free(r->buckets);
@@ -414,6 +493,7 @@ static void expiry_closed(uv_handle_t *h)
 void registrar_close(struct registrar *r)
 {
 	r->closing = 1;
+	registrar_published(r); /* the last view is what the server had */
 	if (r->syncing_now)
 		return; /* sync_done calls us again */
 	if (r->waiting) {
@@ -431,5 +511,6 @@ void registrar_close(struct registrar *r)
 	if (r->open) {
 		r->open = 0;
 		uv_close((uv_handle_t *)&r->expiry, expiry_closed);
+		uv_close((uv_handle_t *)&r->commit, expiry_closed);
 	}
 }

@@ -1,9 +1,10 @@
 /* registrar.h - registrations on the event loop: UPDATE in, journal, group
  * commit, answer out; and lease expiry.
  *
- * An UPDATE is planned (update.c), appended to the journal, applied to the
- * registry and published at once, but its answer is held until an fdatasync
- * that started after the append has finished: one sync, run on libuv's
+ * An UPDATE is planned (update.c), appended to the journal and applied to the
+ * registry, but its answer is held until an fdatasync that started after the
+ * append has finished, and a view holding the change is published (the
+ * daemon paces view builds; registrar_published()): one sync, run on libuv's
  * thread pool, covers every update that arrived while the previous one ran
  * (group commit). If the journal cannot be written, the update is not
  * applied and gets SERVFAIL; queries go on being answered. */
@@ -27,6 +28,10 @@ int registrar_new(struct registrar **out, uv_loop_t *loop, const char *state_dir
 void registrar_set_registry(struct registrar *r, struct registry *reg);
 /* The server's UPDATE callback (server_update_cb); arg is the registrar. */
 void registrar_on_update(void *arg, struct server_req *req, const uint8_t *msg, size_t len);
+/* The daemon published a view built after every UPDATE applied so far:
+ * answers whose sync is done and that waited for their change to be visible
+ * leave now. */
+void registrar_published(struct registrar *r);
 /* Answers what is pending (after the last sync), then frees r once its
  * handles closed (uv_run must go on). */
 void registrar_close(struct registrar *r);

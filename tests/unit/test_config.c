@@ -153,9 +153,11 @@ START_TEST(test_limits)
 	ck_assert_uint_eq(cfg->namespaces[0].max_instances_per_service, 1000);
 	ck_assert_uint_eq(cfg->namespaces[0].max_attributes, 16);
 	ck_assert_uint_eq(cfg->namespaces[0].max_attribute_size, 255);
+	ck_assert_uint_eq(cfg->commit_delay_ms, 5);
 	config_free(cfg);
 	cfg = load_ok("tcp_max_connections_per_client: 4\ntcp_read_timeout: 0.5\n"
-		      "max_message_size: 1024\n" NS_LIMITS);
+		      "max_message_size: 1024\ncommit_delay: 0\n" NS_LIMITS);
+	ck_assert_uint_eq(cfg->commit_delay_ms, 0);
 	ck_assert_uint_eq(cfg->tcp_max_connections_per_client, 4);
 	ck_assert_uint_eq(cfg->tcp_read_timeout_ms, 500);
 	ck_assert_uint_eq(cfg->max_message_size, 1024);
@@ -212,6 +214,7 @@ static const struct bad bads[] = {
 	{ "tcp_max_connections_per_client: 0\n" NS, "t.yaml:1:33:", "from 1 to 65535" },
 	{ "tcp_read_timeout: 0\n" NS, "t.yaml:1:19:", "from 0.1 to 3600" },
 	{ "max_message_size: 100\n" NS, "t.yaml:1:19:", "from 512 to 65535" },
+	{ "commit_delay: 2\n" NS, "t.yaml:1:15:", "from 0 to 1" },
 	{ NS "    max_instances_per_service: 0\n", "t.yaml:3:32:", "from 1 to 10000000" },
 	{ NS "    max_attribute_size: 300\n", "t.yaml:3:25:", "from 3 to 255" },
 	{ "cookies: yes\n" NS, "t.yaml:1:10:", "true or false" },
