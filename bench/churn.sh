@@ -7,7 +7,7 @@
 # The names are bench/run's (SERVICES services x 4 instances, a 90/10
 # router, 10% NXDOMAIN). The registrations are bench/regload.c at a paced
 # RATE, re-registering IDS ids of one service in turn, as running agents
-# renewing their leases do; every one is journaled and fsync'd before its
+# renewing their leases do (up to 1024 in flight: each agent has one); every one is journaled and fsync'd before its
 # answer, and changes the answers (the view is rebuilt). dnsperf and regload
 # share core 0; meshdns has core 1. Server CPU per query = utime+stime over
 # the dnsperf run / queries completed, so the registrations' cost is in it.
@@ -64,7 +64,7 @@ done
 pin_server
 # The ids exist before the first measured run: every later one replaces.
 taskset -c 0 "$W/regload" -p "$PORT" -y "hmac-sha256:churn:$SECRET" -S svc5 -P r \
-	-r "$REG_RATE" -m "$IDS" -d 2 >/dev/null || die "regload failed"
+	-r "$REG_RATE" -m "$IDS" -w 1024 -d 2 >/dev/null || die "regload failed"
 
 echo "# $(nproc) cores, $(uname -r); dnsperf (and regload) on core 0, meshdns on core 1"
 echo "# $SERVICES services x 4 instances + $IDS registered in svc5; $RATE QPS x ${DURATION}s; $RUNS runs"
@@ -72,7 +72,7 @@ for ((r = 1; r <= RUNS; r++)); do
 	measure quiet udp
 	echo "# run $r quiet: $(tail -1 "$W/quiet.udp")"
 	taskset -c 0 "$W/regload" -p "$PORT" -y "hmac-sha256:churn:$SECRET" -S svc5 -P r \
-		-r "$REG_RATE" -m "$IDS" -d "$DURATION" >"$W/reg.out" &
+		-r "$REG_RATE" -m "$IDS" -w 1024 -d "$DURATION" >"$W/reg.out" &
 	reg=$!
 	measure churn udp
 	wait "$reg"

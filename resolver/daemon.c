@@ -75,7 +75,7 @@ static void on_pace(uv_timer_t *t);
 /* Registration-driven builds are spaced PACE_FACTOR build times apart,
  * and at most PACE_MAX_NS: with 100,000 instances (a build of tens of ms) an
  * UPDATE waits at most that long for its answer. */
-#define PACE_FACTOR 20
+#define PACE_FACTOR 50
 #define PACE_MAX_NS 500000000ull
 
 static int publish(struct daemon *d)
