@@ -14,6 +14,7 @@
 #include "addr.h"
 #include "config.h"
 #include "err.h"
+#include "nametab.h"
 #include "ydoc.h"
 
 const char config_default_text[] =
@@ -491,6 +492,40 @@ static int load_ns_settings(struct cctx *c, const node *m, struct cfg_namespace 
 	return 0;
 }
 
+/* Loads the services of map n into ns->services (allocated for n->n).
+ * Duplicates (names compare case-insensitively) are found with a hash
+ * table of the lower-cased names: a namespace may hold 25,000 services. */
+static int load_services(struct cctx *c, const node *n, struct cfg_namespace *ns)
+{
+	struct nametab seen;
+	uint8_t (*low)[CFG_LABEL_MAX] = calloc(n->n ? n->n : 1, sizeof(*low));
+	int rc = 0;
+
+	if (!low || nametab_init(&seen, n->n) < 0) {
+		free(low);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n->n && rc == 0; i++) {
+		const char *name = ns->services[i].name;
+		size_t len;
+
+		rc = load_service(c, ydoc_key(n, i), ydoc_val(n, i), &ns->services[i]);
+		ns->nservices++;
+		if (rc < 0)
+			break;
+		for (len = 0; name[len] && len < CFG_LABEL_MAX - 1; len++)
+			low[i][len] = (uint8_t)(name[len] >= 'A' && name[len] <= 'Z' ?
+						name[len] + 32 : name[len]);
+		rc = nametab_put(&seen, low[i], len, &ns->services[i]);
+		if (rc == ERR_EXISTS)
+			rc = errf(c, ydoc_key(n, i), "duplicate service \"%s\" in namespace %s",
+				  name, ns->name);
+	}
+	nametab_close(&seen);
+	free(low);
+	return rc;
+}
+
 static int load_ns_maps(struct cctx *c, const node *m, struct cfg_namespace *ns)
 {
 	const node *n;
@@ -502,16 +537,8 @@ static int load_ns_maps(struct cctx *c, const node *m, struct cfg_namespace *ns)
 		ns->services = calloc(n->n ? n->n : 1, sizeof(*ns->services));
 		if (!ns->services)
 			return -ENOMEM;
-		for (size_t i = 0; i < n->n; i++) {
-			rc = load_service(c, ydoc_key(n, i), ydoc_val(n, i), &ns->services[i]);
-			ns->nservices++;
-			if (rc < 0)
-				return rc;
-			for (size_t j = 0; j < i; j++)
-				if (!strcasecmp(ns->services[j].name, ns->services[i].name))
-					return errf(c, ydoc_key(n, i), "duplicate service \"%s\" in"
-						    " namespace %s", ns->services[i].name, ns->name);
-		}
+		if ((rc = load_services(c, n, ns)) < 0)
+			return rc;
 	}
 	if ((n = get(m, "routers")) && !(n->kind == YDOC_SCALAR && !n->value[0])) {
 		if ((rc = want(c, n, YDOC_MAP, "routers")) < 0)
