@@ -11,6 +11,7 @@
  * so the old view can be freed at once: no query is in flight between two
  * callbacks. A reload builds a whole new config and registry first and only
  * swaps when both loaded, so a bad file never stops a running server. */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -373,6 +374,10 @@ static int start(struct daemon *d)
 		return rc;
 	if ((rc = publish(d)) < 0)
 		return rc;
+	/* Parsing the config and replaying the journal freed far more than they
+	 * kept (the YAML tree, replaced instances); give it back to the system
+	 * rather than hold it for the life of the process. */
+	malloc_trim(0);
 	if ((rc = server_new(&d->srv, &d->loop, d->cfg, err, sizeof(err))) < 0) {
 		log_err("meshdns", "%s", err);
 		return rc;
