@@ -255,6 +255,9 @@ prints "rcode=NOERROR lease=N" (lease: the granted UPDATE-LEASE, or none).
 --bulk N: registers N instances <prefix><k>.<svc>.local (A, TXT, SRV), one
 message each, each waiting for its answer; prints "registered=M" and, on the
 first failure, "failed=<k> rcode=X" (--until-fail stops there quietly).
+--record FILE appends "<k>" to FILE (flushed) as each NOERROR arrives, so a
+client that outlives the server leaves the list of what was acknowledged.
+--timeout S: seconds to wait for each answer (default 5).
 --kill PID sends SIGKILL to PID right after the last answer."""
 import argparse, os, signal, struct, sys, time
 import dns.edns, dns.exception, dns.message, dns.query, dns.rcode, dns.tsig, dns.update
@@ -273,6 +276,8 @@ ap.add_argument("--svc", default="payments-v1")
 ap.add_argument("--prefix", default="i")
 ap.add_argument("--until-fail", action="store_true")
 ap.add_argument("--kill", type=int)
+ap.add_argument("--record")
+ap.add_argument("--timeout", type=float, default=5)
 a = ap.parse_args()
 
 key = None
@@ -301,13 +306,15 @@ def send(m):
     """Returns (rcode text, granted lease or None)."""
     try:
         if a.tcp:
-            r = dns.query.tcp(m, "127.0.0.1", port=a.port, timeout=5)
+            r = dns.query.tcp(m, "127.0.0.1", port=a.port, timeout=a.timeout)
         else:
-            r = dns.query.udp(m, "127.0.0.1", port=a.port, timeout=5)
+            r = dns.query.udp(m, "127.0.0.1", port=a.port, timeout=a.timeout)
     except dns.tsig.PeerError as e:
         return "NOTAUTH(%s)" % TSIG_ERRORS.get(type(e), type(e).__name__), None
     except dns.exception.Timeout:
         return "TIMEOUT", None
+    except (OSError, EOFError):
+        return "NETERR", None    # e.g. the server was killed mid-TCP-exchange
     lease = None
     for o in r.options:
         if o.otype == 2:
@@ -338,6 +345,7 @@ def one():
 
 def bulk():
     ok = 0
+    rec = open(a.record, "a", buffering=1) if a.record else None
     for k in range(a.start, a.start + a.bulk):
         inst = "%s%d.%s.local." % (a.prefix, k, a.svc)
         m = message()
@@ -349,6 +357,8 @@ def bulk():
         if rc != "NOERROR":
             print("failed=%d rcode=%s" % (k, rc))
             break
+        if rec:
+            rec.write("%d\n" % k)
         ok += 1
     if a.kill:
         os.kill(a.kill, signal.SIGKILL)
