@@ -93,11 +93,17 @@ check "the deregistered i3 stays gone" is_gone i3.payments-v1.local
 # seconds). kill -9 about 1 s after registering, restart: the instance is
 # back, still there at F+2.5, and gone by F+4.9 (F+4, plus the timer's
 # rounding); a lease counted again from the restart would last past F+5.3.
-align_second 50 250
-b=$(wall_ms)
-out=$(upd --lease 4 <<<'add lease-1.payments-v1.local. 5 A 10.9.0.1')
-a=$(wall_ms)
-F=$((b / 1000))
+# An exchange that straddles a second boundary (a slow fdatasync on a busy
+# machine) leaves F unknown: register again, aligned anew (at most 3 tries).
+for try in 1 2 3; do
+	align_second 50 250
+	b=$(wall_ms)
+	out=$(upd --lease 4 <<<'add lease-1.payments-v1.local. 5 A 10.9.0.1')
+	a=$(wall_ms)
+	F=$((b / 1000))
+	[ $((a / 1000 - F)) = 0 ] && break
+	echo "# try $try: the registration took $((a - b)) ms across a second boundary; again"
+done
 expect_eq "a 4 s lease is granted (registered at F+$((b % 1000))..$((a - F * 1000)) ms)" \
 	"$out $((a / 1000 - F))" "rcode=NOERROR lease=4 0"
 sleep "$(secs_until $((a + 1000)))"
