@@ -93,13 +93,12 @@ check "the deregistered i3 stays gone" is_gone i3.payments-v1.local
 # seconds). kill -9 about 1 s after registering, restart: the instance is
 # back, still there at F+2.5, and gone by F+4.9 (F+4, plus the timer's
 # rounding); a lease counted again from the restart would last past F+5.3.
-# An exchange that straddles a second boundary (a slow fdatasync on a busy
-# machine) leaves F unknown: register again, aligned anew (at most 3 tries).
+# upd aligns and times the exchange itself, after python's start-up; one
+# that still straddles a second boundary (a busy machine) leaves F unknown:
+# register again, aligned anew (at most 3 tries).
 for try in 1 2 3; do
-	align_second 50 250
-	b=$(wall_ms)
-	out=$(upd --lease 4 <<<'add lease-1.payments-v1.local. 5 A 10.9.0.1')
-	a=$(wall_ms)
+	upd_aligned 50 250 --lease 4 <<<'add lease-1.payments-v1.local. 5 A 10.9.0.1'
+	out=$UPD_OUT b=$UPD_B a=$UPD_A
 	F=$((b / 1000))
 	[ $((a / 1000 - F)) = 0 ] && break
 	echo "# try $try: the registration took $((a - b)) ms across a second boundary; again"

@@ -177,6 +177,20 @@ secs_until() {
 	awk -v t="$1" -v n="$(wall_ms)" 'BEGIN { d = (t - n) / 1000; printf "%.3f", (d > 0 ? d : 0) }'
 }
 
+# upd_aligned LO HI ARGS...: upd --align LO HI ARGS; sets UPD_OUT (its
+# first line), UPD_B and UPD_A (wall-clock ms just before the send and
+# just after the answer).
+upd_aligned() {
+	local lo=$1 hi=$2 out
+	shift 2
+	out=$(upd --align "$lo" "$hi" "$@")
+	UPD_OUT=$(printf '%s\n' "$out" | head -n1)
+	UPD_B=$(printf '%s\n' "$out" | sed -n 's/^window=\([0-9]*\) .*/\1/p')
+	UPD_A=$(printf '%s\n' "$out" | sed -n 's/^window=[0-9]* \([0-9]*\)$/\1/p')
+	UPD_B=${UPD_B:-0}
+	UPD_A=${UPD_A:-0}
+}
+
 # start_meshdns_args CONFIG LOG ARGS...: like start_meshdns, with extra
 # arguments for meshdns (e.g. --recover).
 start_meshdns_args() {
@@ -258,6 +272,10 @@ first failure, "failed=<k> rcode=X" (--until-fail stops there quietly).
 --record FILE appends "<k>" to FILE (flushed) as each NOERROR arrives, so a
 client that outlives the server leaves the list of what was acknowledged.
 --timeout S: seconds to wait for each answer (default 5).
+--align LO HI (one message): after start-up, waits until the wall clock's
+fraction of a second is within LO..HI ms, sends, and prints a second line
+"window=<ms before send> <ms after answer>" (wall clock), so a test can tell
+the second the server saw without counting python's start-up.
 --kill PID sends SIGKILL to PID right after the last answer."""
 import argparse, os, signal, struct, sys, time
 import dns.edns, dns.exception, dns.message, dns.query, dns.rcode, dns.tsig, dns.update
@@ -278,6 +296,7 @@ ap.add_argument("--until-fail", action="store_true")
 ap.add_argument("--kill", type=int)
 ap.add_argument("--record")
 ap.add_argument("--timeout", type=float, default=5)
+ap.add_argument("--align", type=int, nargs=2)
 a = ap.parse_args()
 
 key = None
@@ -339,8 +358,15 @@ def one():
                 m.delete(f[1], f[2], " ".join(f[3:]))
         else:
             sys.exit("bad operation: " + line)
+    if a.align:
+        while not a.align[0] <= time.time() * 1000 % 1000 <= a.align[1]:
+            time.sleep(0.005)
+    before = int(time.time() * 1000)
     rc, lease = send(m)
+    after = int(time.time() * 1000)
     print("rcode=%s lease=%s" % (rc, "none" if lease is None else lease))
+    if a.align:
+        print("window=%d %d" % (before, after))
 
 
 def bulk():
