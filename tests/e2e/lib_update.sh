@@ -332,6 +332,8 @@ def send(m):
         return "NOTAUTH(%s)" % TSIG_ERRORS.get(type(e), type(e).__name__), None
     except dns.exception.Timeout:
         return "TIMEOUT", None
+    except dns.tsig.BadSignature:
+        return "ANSWER-MAC-BAD", None  # the server's answer fails TSIG
     except (OSError, EOFError):
         return "NETERR", None    # e.g. the server was killed mid-TCP-exchange
     lease = None
