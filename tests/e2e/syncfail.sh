@@ -20,9 +20,14 @@ FLAG=$T/failsync.on
 export FAILSYNC_FLAG=$FLAG
 # The shim comes before an AddressSanitizer runtime in the library list.
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
+# Preloaded into meshdns alone (a wrapper that execs it), not into the
+# tools this script runs.
+printf '#!/bin/sh\nLD_PRELOAD=%s exec %s "$@"\n' "$FAILSYNC_SO" "$MESHDNS" >"$T/meshdns-failsync"
+chmod +x "$T/meshdns-failsync"
+MESHDNS=$T/meshdns-failsync
 CFG=$T/meshdns.yaml
 write_update_config "$CFG" "$T/state"
-LD_PRELOAD=$FAILSYNC_SO start_meshdns "$CFG"
+start_meshdns "$CFG"
 check "meshdns runs with the shim preloaded" grep -q failsync "/proc/$MESHDNS_PID/maps"
 
 out=$(upd --bulk 3 --prefix ok)
