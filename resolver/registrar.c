@@ -20,11 +20,14 @@
 
 #define COMPACT_MIN_RECORDS 10000
 
+/* A held answer: msg (NOERROR) once the sync succeeds, else the SERVFAIL
+ * answer after it, signed on its own: flipping the rcode of the signed
+ * NOERROR answer would break its TSIG MAC, and clients drop it. */
 struct answer {
 	struct answer *next;
 	struct server_req *req;
 	uint64_t seq;                /* the applied_seq its change made */
-	size_t len;
+	size_t len, fail_len;
 	uint8_t msg[];
 };
 
@@ -42,6 +45,7 @@ struct registrar {
 	uint64_t armed;              /* unix second the expiry timer is set for; 0 none */
 	uv_work_t work;
 	int sync_rc, syncing_now, closing, open;
+	int sync_failed;             /* a sync failed; no snapshot has covered it yet */
 	struct answer *waiting, *syncing;
 	/* Synced, waiting for a view that holds their change (the daemon paces
 	 * view builds): answered by registrar_published(). */
@@ -221,9 +225,18 @@ void registrar_set_registry(struct registrar *r, struct registry *reg)
 	arm_expiry(r);
 }
 
-static void reply(struct answer *a)
+/* Sends a's answer: the NOERROR one when ok, else its SERVFAIL one. */
+static void reply(struct answer *a, int ok)
 {
-	server_reply(a->req, a->msg, a->len);
+	if (ok)
+		server_reply(a->req, a->msg, a->len);
+	else if (a->fail_len)
+		server_reply(a->req, a->msg + a->len, a->fail_len);
+	else {
+		if (a->len >= 4) /* no signed SERVFAIL: an unsigned-looking one */
+			a->msg[3] = (uint8_t)((a->msg[3] & 0xF0) | 2);
+		server_reply(a->req, a->msg, a->len);
+	}
 	free(a);
 }
 
@@ -234,11 +247,34 @@ static void sync_work(uv_work_t *w)
 	r->sync_rc = journal_sync(r->j);
 }
 
-/* Rewrites the journal as a snapshot of the live UPDATE instances. */
-static void maybe_compact(struct registrar *r)
+/* Rewrites the journal as a snapshot of the live UPDATE instances; 0 once
+ * the snapshot is durable. */
+static int compact(struct registrar *r)
 {
 	uint8_t buf[1024];
 	struct jrec rec;
+	int rc;
+
+	if ((rc = journal_compact_begin(r->j)) < 0)
+		return rc;
+	for (size_t i = 0; i < r->reg->nns; i++)
+		for (size_t s = 0; s < r->reg->ns[i].nservices; s++)
+			for (size_t k = 0; k < r->reg->ns[i].services[s].n; k++) {
+				const struct instance *in = r->reg->ns[i].services[s].inst[k];
+
+				if (in->origin != ORIGIN_UPDATE)
+					continue;
+				if ((rc = registry_to_jrec(in, &rec, buf, sizeof(buf))) < 0 ||
+				    (rc = journal_compact_add(r->j, &rec)) < 0) {
+					journal_compact_abort(r->j);
+					return rc;
+				}
+			}
+	return journal_compact_commit(r->j);
+}
+
+static void maybe_compact(struct registrar *r)
+{
 	uint64_t live = 0;
 	int rc;
 
@@ -247,27 +283,27 @@ static void maybe_compact(struct registrar *r)
 			live += r->reg->ns[i].services[s].n;
 	if (journal_records(r->j) < COMPACT_MIN_RECORDS || journal_records(r->j) < 4 * live)
 		return;
-	if ((rc = journal_compact_begin(r->j)) < 0)
-		goto fail;
-	for (size_t i = 0; i < r->reg->nns; i++)
-		for (size_t s = 0; s < r->reg->ns[i].nservices; s++)
-			for (size_t k = 0; k < r->reg->ns[i].services[s].n; k++) {
-				const struct instance *in = r->reg->ns[i].services[s].inst[k];
+	if ((rc = compact(r)) < 0)
+		log_warn("journal", "compaction failed (%s); the journal keeps growing", err_str(rc));
+	else
+		log_info("journal", "compacted live=%llu", (unsigned long long)live);
+}
 
-				if (in->origin != ORIGIN_UPDATE)
-					continue;
-				if (registry_to_jrec(in, &rec, buf, sizeof(buf)) < 0 ||
-				    (rc = journal_compact_add(r->j, &rec)) < 0) {
-					journal_compact_abort(r->j);
-					goto fail;
-				}
-			}
-	if ((rc = journal_compact_commit(r->j)) < 0)
-		goto fail;
-	log_info("journal", "compacted live=%llu", (unsigned long long)live);
-	return;
-fail:
-	log_warn("journal", "compaction failed (%s); the journal keeps growing", err_str(rc));
+/* After a failed sync nothing more is appended (what reached the disk is
+ * unknown) until a snapshot of the registry is durable: 0 once it is. */
+static int recover_sync(struct registrar *r)
+{
+	int rc;
+
+	if (!r->sync_failed)
+		return 0;
+	if (r->syncing_now)
+		return -EAGAIN; /* compaction may not run beside a sync */
+	if ((rc = compact(r)) < 0)
+		return rc;
+	r->sync_failed = 0;
+	log_info("journal", "a snapshot of the registry is durable again: accepting updates");
+	return 0;
 }
 
 static void sync_done(uv_work_t *w, int status)
@@ -279,12 +315,12 @@ static void sync_done(uv_work_t *w, int status)
 	r->syncing = NULL;
 	r->syncing_now = 0;
 	if (!ok)
+		r->sync_failed = 1;
+	if (!ok)
 		log_err("journal", "fdatasync failed: %s; those updates are answered SERVFAIL",
 			err_str(status ? status : r->sync_rc));
 	for (; a; a = next) {
 		next = a->next;
-		if (!ok && a->len >= 4)
-			a->msg[3] = (uint8_t)((a->msg[3] & 0xF0) | 2); /* SERVFAIL */
 		if (ok && a->seq > r->published_seq) {
 			/* Durable, but not in the answers yet: a client that
 			 * queries after its NOERROR must see its change. */
@@ -293,7 +329,7 @@ static void sync_done(uv_work_t *w, int status)
 			r->ready_tail = &a->next;
 			continue;
 		}
-		reply(a);
+		reply(a, ok);
 	}
 	if (!r->waiting && !r->closing)
 		maybe_compact(r);
@@ -355,13 +391,14 @@ void registrar_published(struct registrar *r)
 	r->ready_tail = &r->ready;
 	for (; a; a = next) {
 		next = a->next;
-		reply(a);
+		reply(a, 1);
 	}
 }
 
-static void hold(struct registrar *r, struct server_req *req, const uint8_t *msg, size_t len)
+static void hold(struct registrar *r, struct server_req *req, const uint8_t *msg, size_t len,
+		 const uint8_t *fail, size_t fail_len)
 {
-	struct answer *a = malloc(sizeof(*a) + len), **tail = &r->waiting;
+	struct answer *a = malloc(sizeof(*a) + len + fail_len), **tail = &r->waiting;
 
 	if (!a) {
 		server_reply(req, NULL, 0);
@@ -371,7 +408,10 @@ static void hold(struct registrar *r, struct server_req *req, const uint8_t *msg
 	a->req = req;
 	a->seq = r->applied_seq;
 	a->len = len;
+	a->fail_len = fail_len;
 	memcpy(a->msg, msg, len);
+	if (fail_len)
+		memcpy(a->msg + len, fail, fail_len);
 	if (!r->waiting)
 		r->first_wait_ns = uv_hrtime();
 	while (*tail)
@@ -434,7 +474,7 @@ void registrar_on_update(void *arg, struct server_req *req, const uint8_t *msg, 
 	struct registrar *r = arg;
 	struct update_plan *p = &r->plan;
 	uint64_t now = unix_now();
-	size_t n;
+	size_t n, nf;
 	int rc, applied = 0;
 
 	if (r->closing || update_plan(r->reg, msg, len, now, p) < 0) {
@@ -444,10 +484,14 @@ void registrar_on_update(void *arg, struct server_req *req, const uint8_t *msg, 
 	if (!replayed(r, p))
 		rate_limit(r, p);
 	if (p->rcode == 0 && p->nchanges) {
-		rc = journal_append(r->j, p->changes, p->nchanges);
-		if (rc < 0) {
+		rc = recover_sync(r);
+		if (rc < 0)
+			log_err("journal", "a sync failed and no snapshot could be written since (%s):"
+				" update refused with SERVFAIL", err_str(rc));
+		else if ((rc = journal_append(r->j, p->changes, p->nchanges)) < 0)
 			log_err("journal", "cannot append (%s): update refused with SERVFAIL",
 				err_str(rc));
+		if (rc < 0) {
 			p->rcode = 2;
 		} else {
 			for (size_t i = 0; i < p->nchanges; i++)
@@ -474,7 +518,10 @@ void registrar_on_update(void *arg, struct server_req *req, const uint8_t *msg, 
 		if (e && !r->closing && (!r->armed || e < r->armed))
 			arm_at(r, e);
 	}
-	hold(r, req, r->out, n);
+	p->rcode = 2; /* the answer if the sync fails */
+	nf = update_answer(p, msg, len, now, r->out + n, sizeof(r->out) - n);
+	p->rcode = 0;
+	hold(r, req, r->out, n, r->out + n, nf);
 	kick_sync(r);
 }
 
@@ -502,9 +549,7 @@ void registrar_close(struct registrar *r)
 
 		for (struct answer *a = r->waiting, *next; a; a = next) {
 			next = a->next;
-			if (!ok && a->len >= 4)
-				a->msg[3] = (uint8_t)((a->msg[3] & 0xF0) | 2);
-			reply(a);
+			reply(a, ok);
 		}
 		r->waiting = NULL;
 	}

@@ -177,6 +177,20 @@ secs_until() {
 	awk -v t="$1" -v n="$(wall_ms)" 'BEGIN { d = (t - n) / 1000; printf "%.3f", (d > 0 ? d : 0) }'
 }
 
+# upd_aligned LO HI ARGS...: upd --align LO HI ARGS; sets UPD_OUT (its
+# first line), UPD_B and UPD_A (wall-clock ms just before the send and
+# just after the answer).
+upd_aligned() {
+	local lo=$1 hi=$2 out
+	shift 2
+	out=$(upd --align "$lo" "$hi" "$@")
+	UPD_OUT=$(printf '%s\n' "$out" | head -n1)
+	UPD_B=$(printf '%s\n' "$out" | sed -n 's/^window=\([0-9]*\) .*/\1/p')
+	UPD_A=$(printf '%s\n' "$out" | sed -n 's/^window=[0-9]* \([0-9]*\)$/\1/p')
+	UPD_B=${UPD_B:-0}
+	UPD_A=${UPD_A:-0}
+}
+
 # start_meshdns_args CONFIG LOG ARGS...: like start_meshdns, with extra
 # arguments for meshdns (e.g. --recover).
 start_meshdns_args() {
@@ -255,6 +269,13 @@ prints "rcode=NOERROR lease=N" (lease: the granted UPDATE-LEASE, or none).
 --bulk N: registers N instances <prefix><k>.<svc>.local (A, TXT, SRV), one
 message each, each waiting for its answer; prints "registered=M" and, on the
 first failure, "failed=<k> rcode=X" (--until-fail stops there quietly).
+--record FILE appends "<k>" to FILE (flushed) as each NOERROR arrives, so a
+client that outlives the server leaves the list of what was acknowledged.
+--timeout S: seconds to wait for each answer (default 5).
+--align LO HI (one message): after start-up, waits until the wall clock's
+fraction of a second is within LO..HI ms, sends, and prints a second line
+"window=<ms before send> <ms after answer>" (wall clock), so a test can tell
+the second the server saw without counting python's start-up.
 --kill PID sends SIGKILL to PID right after the last answer."""
 import argparse, os, signal, struct, sys, time
 import dns.edns, dns.exception, dns.message, dns.query, dns.rcode, dns.tsig, dns.update
@@ -273,6 +294,9 @@ ap.add_argument("--svc", default="payments-v1")
 ap.add_argument("--prefix", default="i")
 ap.add_argument("--until-fail", action="store_true")
 ap.add_argument("--kill", type=int)
+ap.add_argument("--record")
+ap.add_argument("--timeout", type=float, default=5)
+ap.add_argument("--align", type=int, nargs=2)
 a = ap.parse_args()
 
 key = None
@@ -301,13 +325,17 @@ def send(m):
     """Returns (rcode text, granted lease or None)."""
     try:
         if a.tcp:
-            r = dns.query.tcp(m, "127.0.0.1", port=a.port, timeout=5)
+            r = dns.query.tcp(m, "127.0.0.1", port=a.port, timeout=a.timeout)
         else:
-            r = dns.query.udp(m, "127.0.0.1", port=a.port, timeout=5)
+            r = dns.query.udp(m, "127.0.0.1", port=a.port, timeout=a.timeout)
     except dns.tsig.PeerError as e:
         return "NOTAUTH(%s)" % TSIG_ERRORS.get(type(e), type(e).__name__), None
     except dns.exception.Timeout:
         return "TIMEOUT", None
+    except dns.tsig.BadSignature:
+        return "ANSWER-MAC-BAD", None  # the server's answer fails TSIG
+    except (OSError, EOFError):
+        return "NETERR", None    # e.g. the server was killed mid-TCP-exchange
     lease = None
     for o in r.options:
         if o.otype == 2:
@@ -332,12 +360,20 @@ def one():
                 m.delete(f[1], f[2], " ".join(f[3:]))
         else:
             sys.exit("bad operation: " + line)
+    if a.align:
+        while not a.align[0] <= time.time() * 1000 % 1000 <= a.align[1]:
+            time.sleep(0.005)
+    before = int(time.time() * 1000)
     rc, lease = send(m)
+    after = int(time.time() * 1000)
     print("rcode=%s lease=%s" % (rc, "none" if lease is None else lease))
+    if a.align:
+        print("window=%d %d" % (before, after))
 
 
 def bulk():
     ok = 0
+    rec = open(a.record, "a", buffering=1) if a.record else None
     for k in range(a.start, a.start + a.bulk):
         inst = "%s%d.%s.local." % (a.prefix, k, a.svc)
         m = message()
@@ -349,6 +385,8 @@ def bulk():
         if rc != "NOERROR":
             print("failed=%d rcode=%s" % (k, rc))
             break
+        if rec:
+            rec.write("%d\n" % k)
         ok += 1
     if a.kill:
         os.kill(a.kill, signal.SIGKILL)

@@ -230,11 +230,16 @@ check "the expiry is logged" grep -q 'lease of lease-1.payments-v1 ended' "$MESH
 # The lease ends at its expiry even when other updates come meanwhile (each
 # one re-arms the expiry timer): register early in second F (expiry F+2),
 # send an unrelated update at F+1.9; the instance must be gone by F+2.6.
-align_second 50 250
-b=$(wall_ms)
-out=$(upd --lease 2 <<<'add lease-8.payments-v1.local. 5 A 10.0.0.28')
-a=$(wall_ms)
-F=$((b / 1000))
+# upd aligns and times the exchange itself, after python's start-up; when it
+# still straddles a second boundary (a busy machine), F is unknown: register
+# again, aligned anew (at most 3 tries).
+for try in 1 2 3; do
+	upd_aligned 50 250 --lease 2 <<<'add lease-8.payments-v1.local. 5 A 10.0.0.28'
+	out=$UPD_OUT b=$UPD_B a=$UPD_A
+	F=$((b / 1000))
+	[ $(( a / 1000 - F )) = 0 ] && break
+	echo "# try $try: the registration took $((a - b)) ms across a second boundary; again"
+done
 expect_eq "a 2 s lease registered early in a second (at +$((b % 1000))..$((a - F * 1000)) ms)" \
 	"$out $(( a / 1000 - F ))" "rcode=NOERROR lease=2 0"
 sleep "$(secs_until $(( F * 1000 + 1900 )))"

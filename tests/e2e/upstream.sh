@@ -156,20 +156,23 @@ check "with the upstream dead, an uncached name gets SERVFAIL, in ${ms} ms (<= 2
 # An upstream that takes queries and never answers: SERVFAIL after
 # upstream_timeout (1.5 s), never silence.
 python3 -c '
-import socket, time
+import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("127.0.0.2", 53))
 t = socket.socket(); t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 t.bind(("127.0.0.2", 53)); t.listen(16)
+open(sys.argv[1], "w").close()  # bound: ready
 end = time.time() + 60
 s.settimeout(0.5)
 while time.time() < end:
     try: s.recv(4096)
     except socket.timeout: pass
-' &
+' "$T/sink.ready" &
 SINK=$!
 PIDS="$PIDS $SINK"
-sleep 0.3
+# Until the sink is bound, a query would meet a closed port: an ICMP error
+# and a quick SERVFAIL, not the timeout this part is about.
+wait_until 10 test -e "$T/sink.ready" || bail "the silent upstream binds 127.0.0.2:53"
 start=$(date +%s%N)
 out=$(dig @127.0.0.1 +tries=1 +time=5 uncached2.example.com A)
 ms=$(elapsed_ms "$start")
