@@ -714,6 +714,12 @@ int update_plan(const struct registry *reg, const uint8_t *req, size_t len,
 	c.npend = 0;
 	c.reg = reg;
 	c.plan = plan;
+	/* RFC 2136 3.1.1 (counts that lie), RFC 8945 5.1 (TSIG last, once). */
+	if (wire_msg_scan(req, len) < 0) {
+		refuse(plan, RC_FORMERR, "the sections do not match the header counts, or a TSIG"
+		       " record is not the last additional record");
+		return 0;
+	}
 	if (ldns_wire2pkt(&pkt, req, len) != LDNS_STATUS_OK) {
 		plan->rcode = RC_FORMERR;
 		return 0;
@@ -849,7 +855,7 @@ size_t update_answer(const struct update_plan *plan, const uint8_t *req, size_t 
 
 	if (len < 12)
 		return 0;
-	if (ldns_wire2pkt(&pkt, req, len) != LDNS_STATUS_OK)
+	if (wire_msg_scan(req, len) < 0 || ldns_wire2pkt(&pkt, req, len) != LDNS_STATUS_OK)
 		return bare_answer(req, RC_FORMERR, out, cap);
 	resp = answer_pkt(plan, pkt, now);
 	if (resp && ldns_pkt2wire(&wire, resp, &n) == LDNS_STATUS_OK && n <= cap) {
