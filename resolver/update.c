@@ -71,6 +71,7 @@ struct owner {
 	enum name_kind kind;
 	struct service *svc;
 	char id[64];
+	int bad_id;         /* <label>.<service> where label is no host label */
 	char text[WIRE_NAME_TEXT_MAX];
 };
 
@@ -111,7 +112,10 @@ static int owner_of(struct ctx *c, const ldns_rdf *rdf, struct owner *o)
 		return 0;
 	}
 	o->svc = registry_find_service(c->reg, o->wire + p, o->len - p);   /* id.svc.ns */
-	if (o->svc) {
+	if (o->svc && !wire_label_valid((const char *)o->wire + 1, o->wire[0])) {
+		o->bad_id = 1;          /* ids are host labels, as in the config */
+		o->svc = NULL;
+	} else if (o->svc) {
 		o->kind = NK_INSTANCE;
 		memcpy(o->id, o->wire + 1, o->wire[0]);
 		o->id[o->wire[0]] = '\0';
@@ -348,6 +352,9 @@ static int update_section(struct ctx *c, const ldns_rr_list *ups)
 
 		if (owner_of(c, ldns_rr_owner(rr), &o) < 0)
 			return refuse(c->plan, RC_NOTZONE, "%s is outside the zone", o.text);
+		if (o.bad_id)
+			return refuse(c->plan, RC_REFUSED, "%s: an instance id must be a host label"
+				      " (letters, digits, '-', '_')", o.text);
 		if (o.svc && check_scope(c, o.svc) < 0)
 			return -1;
 		if (cls == LDNS_RR_CLASS_IN)
