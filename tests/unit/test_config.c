@@ -171,6 +171,9 @@ static const struct bad bads[] = {
 	{ NS "    warning_factor: 2\n", "t.yaml:3:21:", "from 0 to 1" },
 	{ "upstream: [system, \"9.9.9.9\"]\n" NS, "t.yaml:1:11:", "either [system]" },
 	{ "cache_min_ttl: 100\ncache_max_ttl: 10\n" NS, "t.yaml:1:16:", "must not exceed" },
+	/* A syntax error right after a map key: the key leaked (found by
+	 * fuzz_config; the ASan run of this suite is the check). */
+	{ "namespaces:\nocal}\n  - x\n", "t.yaml:", "YAML syntax error" },
 };
 
 START_TEST(test_bad)
