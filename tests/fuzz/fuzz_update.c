@@ -3,7 +3,8 @@
  * registrar does it (update_plan, registry_apply, update_answer; the journal
  * and the event loop around them have fuzz_journal and the e2e tests).
  *
- * The first byte chooses the mode:
+ * local. has a static zone (written to a temp dir at start), so that
+ * prerequisites meet zone records too. The first byte chooses the mode:
  *   bit 0 clear  the rest is the message as it arrives, TSIG and all. Seeds
  *                signed for FUZZ_NOW (tests/fuzz/gen-update-seeds) get past
  *                TSIG; mutations of them mostly hit BADSIG, which is fine:
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "config.h"
 #include "journal.h"
 #include "log.h"
@@ -33,10 +35,21 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The static zone of local., so prerequisites also meet zone records. */
+static const char fuzz_zone[] =
+	"$ORIGIN local.\n"
+	"@ 5 IN SOA ns.local. hostmaster.local. 1 3600 600 86400 5\n"
+	"@ 5 IN NS ns.local.\n"
+	"ns 5 IN A 127.0.0.1\n"
+	"gateway 5 IN A 10.0.0.1\n"
+	"gateway 5 IN TXT \"static\"\n"
+	"www 5 IN CNAME gateway\n";
+
 static const char fuzz_config[] =
 	"listen: [\"127.0.0.1:0\"]\n"
 	"namespaces:\n"
 	"  - name: local\n"
+	"    zone: %s\n"
 	"    max_lease: 3600\n"
 	"    services:\n"
 	"      payments-v1:\n"
@@ -58,6 +71,7 @@ static const char fuzz_config[] =
 
 static struct config *cfg;
 static int verbose;
+static char dir[64], zone_path[96];
 
 static void check(int ok, const char *what)
 {
@@ -67,16 +81,33 @@ static void check(int ok, const char *what)
 	}
 }
 
+static void cleanup(void)
+{
+	unlink(zone_path);
+	rmdir(dir);
+	config_free(cfg);
+}
+
+/* Writes the zone into a temp dir made once (removed at exit) and loads the
+ * config that names it. */
 static void setup(void)
 {
-	char err[CFG_ERR_MAX];
+	char err[CFG_ERR_MAX], text[sizeof(fuzz_config) + 128];
+	FILE *f;
 
 	log_set_level(LOG_ERR);
 	verbose = getenv("FUZZ_UPDATE_VERBOSE") != NULL;
-	if (config_load_text(&cfg, "<fuzz>", fuzz_config, err, sizeof(err)) < 0) {
+	snprintf(dir, sizeof(dir), "/tmp/meshdns_fuzz_update.XXXXXX");
+	check(mkdtemp(dir) != NULL, "mkdtemp");
+	snprintf(zone_path, sizeof(zone_path), "%s/local.zone", dir);
+	check((f = fopen(zone_path, "w")) != NULL, "create the zone file");
+	check(fputs(fuzz_zone, f) >= 0 && fclose(f) == 0, "write the zone file");
+	snprintf(text, sizeof(text), fuzz_config, zone_path);
+	if (config_load_text(&cfg, "<fuzz>", text, err, sizeof(err)) < 0) {
 		fprintf(stderr, "fuzz setup failed: %s\n", err);
 		abort();
 	}
+	atexit(cleanup);
 }
 
 /* Registers an UPDATE instance, as an earlier message would have. */
