@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "register.h"
+#include "wire.h"
 
 static ldns_rr *rr_text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -173,8 +174,10 @@ int reg_check(const struct reg_request *req, const uint8_t *wire, size_t len,
 	ldns_lookup_table *lt;
 
 	memset(ans, 0, sizeof(*ans));
+	/* wire_msg_scan first: ldns leaks the first of two TSIGs, and a spoofed
+	 * answer may carry them. */
 	if (len < 12 || (wire[0] << 8 | wire[1]) != req->id || !(wire[2] & 0x80) ||
-	    ldns_wire2pkt(&pkt, wire, len) != LDNS_STATUS_OK)
+	    wire_msg_scan(wire, len) < 0 || ldns_wire2pkt(&pkt, wire, len) != LDNS_STATUS_OK)
 		return -1;
 	ans->rcode = ldns_pkt_get_rcode(pkt);
 	read_options(pkt, ans, ede, sizeof(ede));

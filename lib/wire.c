@@ -339,3 +339,32 @@ int wire_label_valid(const char *text, size_t len)
 	}
 	return 1;
 }
+
+int wire_msg_scan(const uint8_t *msg, size_t len)
+{
+	uint8_t name[WIRE_NAME_MAX];
+	uint16_t count[4];
+	struct wire w;
+
+	wire_init_ro(&w, msg, len);
+	wire_skip(&w, 4);
+	for (int s = 0; s < 4; s++)
+		count[s] = wire_u16(&w);
+	for (unsigned i = 0; i < count[0] && !w.err; i++) {
+		wire_name_read(&w, name, 0);
+		wire_skip(&w, 4);
+	}
+	for (int s = 1; s < 4; s++)
+		for (unsigned i = 0; i < count[s] && !w.err; i++) {
+			uint16_t type, rdlen;
+
+			wire_name_read(&w, name, 0);
+			type = wire_u16(&w);
+			wire_skip(&w, 6);
+			rdlen = wire_u16(&w);
+			wire_skip(&w, rdlen);
+			if (type == 250 && (s != 3 || i + 1 != count[3]))
+				return ERR_MALFORMED;  /* TSIG not last (or not alone) */
+		}
+	return w.err || w.pos != len ? ERR_MALFORMED : 0;
+}

@@ -69,6 +69,14 @@ int wire_name_from_text(const char *text, uint8_t out[WIRE_NAME_MAX]);
  * 5.1 / RFC 4343 require. Returns the text length or ERR_SPACE. */
 int wire_name_to_text(const uint8_t *name, char *out, size_t outsz);
 
+/* Walks a whole DNS message (header, question, answer, authority and
+ * additional records) and checks that it is exactly what its header counts
+ * say, with no byte left over, and that a TSIG record, if any, is the last
+ * additional record and the only one (RFC 8945 5.1). Returns 0 or
+ * ERR_MALFORMED. ldns does not check these (a second TSIG even leaks), so
+ * callers run this before handing a message to ldns_wire2pkt. */
+int wire_msg_scan(const uint8_t *msg, size_t len);
+
 /* 1 if text is a valid host label (letters, digits, hyphen, underscore; 1-63). */
 int wire_label_valid(const char *text, size_t len);
 

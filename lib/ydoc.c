@@ -67,15 +67,15 @@ static int build(struct builder *b, yaml_event_t *ev, struct ydoc_node **out, in
 static int build_children(struct builder *b, struct ydoc_node *n, int depth)
 {
 	size_t cap = 0, count = 0;
+	int rc;
 	yaml_event_type_t end = n->kind == YDOC_MAP ? YAML_MAPPING_END_EVENT : YAML_SEQUENCE_END_EVENT;
 
 	for (;;) {
 		yaml_event_t ev;
 		struct ydoc_node *child;
-		int rc;
 
 		if ((rc = next(b, &ev)) < 0)
-			return rc;
+			goto fail;
 		if (ev.type == end) {
 			yaml_event_delete(&ev);
 			break;
@@ -86,7 +86,8 @@ static int build_children(struct builder *b, struct ydoc_node *n, int depth)
 
 			if (!ni) {
 				yaml_event_delete(&ev);
-				return -ENOMEM;
+				rc = -ENOMEM;
+				goto fail;
 			}
 			n->items = ni;
 			cap = nc;
@@ -95,14 +96,18 @@ static int build_children(struct builder *b, struct ydoc_node *n, int depth)
 		yaml_event_delete(&ev);
 		if (rc < 0) {
 			node_free(child);
-			if (n->kind == YDOC_MAP && count % 2)
-				node_free(n->items[count - 1]); /* a key whose value failed */
-			return rc;
+			goto fail;
 		}
 		n->items[count++] = child;
 		n->n = n->kind == YDOC_MAP ? count / 2 : count;
 	}
 	return 0;
+fail:
+	/* n->n counts whole pairs only: a key whose value never came is ours
+	 * to free, whether building the value or reading past it failed. */
+	if (n->kind == YDOC_MAP && count % 2)
+		node_free(n->items[count - 1]);
+	return rc;
 }
 
 static int build(struct builder *b, yaml_event_t *ev, struct ydoc_node **out, int depth)

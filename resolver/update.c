@@ -71,6 +71,7 @@ struct owner {
 	enum name_kind kind;
 	struct service *svc;
 	char id[64];
+	int bad_id;         /* <label>.<service> where label is no host label */
 	char text[WIRE_NAME_TEXT_MAX];
 };
 
@@ -111,7 +112,10 @@ static int owner_of(struct ctx *c, const ldns_rdf *rdf, struct owner *o)
 		return 0;
 	}
 	o->svc = registry_find_service(c->reg, o->wire + p, o->len - p);   /* id.svc.ns */
-	if (o->svc) {
+	if (o->svc && !wire_label_valid((const char *)o->wire + 1, o->wire[0])) {
+		o->bad_id = 1;          /* ids are host labels, as in the config */
+		o->svc = NULL;
+	} else if (o->svc) {
 		o->kind = NK_INSTANCE;
 		memcpy(o->id, o->wire + 1, o->wire[0]);
 		o->id[o->wire[0]] = '\0';
@@ -260,14 +264,52 @@ static void delete_instance(struct ctx *c, struct pending *pd)
 	pd->touched = 1;
 }
 
+/* 1 if rr's rdata is that of the pending instance's record of its type:
+ * what "delete an RR from an RRset" (RFC 2136 2.5.4) must match. */
+static int pending_has(const struct pending *pd, const ldns_rr *rr)
+{
+	ldns_rr_type type = ldns_rr_get_type(rr);
+	const ldns_rdf *f = ldns_rr_rd_count(rr) ? ldns_rr_rdf(rr, 0) : NULL;
+	const char *h = registry_health_str(pd->r.health);
+	size_t pos = 0, hl = strlen(h);
+
+	if (type == LDNS_RR_TYPE_A)
+		return pd->r.has4 && ldns_rr_rd_count(rr) == 1 && ldns_rdf_size(f) == 4 &&
+		       !memcmp(ldns_rdf_data(f), pd->r.addr4, 4);
+	if (type == LDNS_RR_TYPE_AAAA)
+		return pd->r.has6 && ldns_rr_rd_count(rr) == 1 && ldns_rdf_size(f) == 16 &&
+		       !memcmp(ldns_rdf_data(f), pd->r.addr6, 16);
+	if (type != LDNS_RR_TYPE_TXT || pd->deleted)
+		return 0;
+	/* The TXT as served: the attributes, then health=. */
+	for (size_t i = 0; i < ldns_rr_rd_count(rr); i++) {
+		const ldns_rdf *s = ldns_rr_rdf(rr, i);
+		size_t n = ldns_rdf_size(s);
+
+		if (i + 1 == ldns_rr_rd_count(rr))
+			return pos == pd->r.attrs_len && n == 1 + 7 + hl &&
+			       !memcmp(ldns_rdf_data(s) + 1, "health=", 7) &&
+			       !strncasecmp((const char *)ldns_rdf_data(s) + 8, h, hl);
+		if (pos + n > pd->r.attrs_len || memcmp(ldns_rdf_data(s), pd->attrs + pos, n))
+			return 0;
+		pos += n;
+	}
+	return 0;
+}
+
+/* whole: delete an RRset (class ANY); else one RR (class NONE). */
 static int delete_rr(struct ctx *c, const struct owner *o, const ldns_rr *rr, int whole)
 {
 	ldns_rr_type type = ldns_rr_get_type(rr);
 	struct pending *pd;
 
+	if (!whole && type == LDNS_RR_TYPE_ANY)  /* RFC 2136 3.4.1.3 */
+		return refuse(c->plan, RC_FORMERR, "class NONE with type ANY in the update section");
 	if (o->kind == NK_INSTANCE) {
 		if (!(pd = pend_get(c, o->svc, o->id)))
 			return -1;
+		if (!whole && !pending_has(pd, rr))
+			return 0;       /* not there: a no-op (RFC 2136 3.4.2.4) */
 		pd->touched = 1;
 		if (type == LDNS_RR_TYPE_ANY)
 			delete_instance(c, pd);
@@ -286,7 +328,11 @@ static int delete_rr(struct ctx *c, const struct owner *o, const ldns_rr *rr, in
 		if (!whole) {
 			if (!(pd = srv_target(c, o, rr)))
 				return -1;
-			delete_instance(c, pd);
+			/* Only the SRV as served goes: priority 0, its weight and port. */
+			if (!pd->deleted && ldns_rdf2native_int16(ldns_rr_rdf(rr, 0)) == 0 &&
+			    ldns_rdf2native_int16(ldns_rr_rdf(rr, 1)) == pd->r.weight &&
+			    ldns_rdf2native_int16(ldns_rr_rdf(rr, 2)) == pd->r.port)
+				delete_instance(c, pd);
 			return 0;
 		}
 		/* Every UPDATE instance of the service goes. */
@@ -348,6 +394,9 @@ static int update_section(struct ctx *c, const ldns_rr_list *ups)
 
 		if (owner_of(c, ldns_rr_owner(rr), &o) < 0)
 			return refuse(c->plan, RC_NOTZONE, "%s is outside the zone", o.text);
+		if (o.bad_id)
+			return refuse(c->plan, RC_REFUSED, "%s: an instance id must be a host label"
+				      " (letters, digits, '-', '_')", o.text);
 		if (o.svc && check_scope(c, o.svc) < 0)
 			return -1;
 		if (cls == LDNS_RR_CLASS_IN)
@@ -773,6 +822,12 @@ int update_plan(const struct registry *reg, const uint8_t *req, size_t len,
 	c.npend = 0;
 	c.reg = reg;
 	c.plan = plan;
+	/* RFC 2136 3.1.1 (counts that lie), RFC 8945 5.1 (TSIG last, once). */
+	if (wire_msg_scan(req, len) < 0) {
+		refuse(plan, RC_FORMERR, "the sections do not match the header counts, or a TSIG"
+		       " record is not the last additional record");
+		return 0;
+	}
 	if (ldns_wire2pkt(&pkt, req, len) != LDNS_STATUS_OK) {
 		plan->rcode = RC_FORMERR;
 		return 0;
@@ -908,7 +963,7 @@ size_t update_answer(const struct update_plan *plan, const uint8_t *req, size_t 
 
 	if (len < 12)
 		return 0;
-	if (ldns_wire2pkt(&pkt, req, len) != LDNS_STATUS_OK)
+	if (wire_msg_scan(req, len) < 0 || ldns_wire2pkt(&pkt, req, len) != LDNS_STATUS_OK)
 		return bare_answer(req, RC_FORMERR, out, cap);
 	resp = answer_pkt(plan, pkt, now);
 	if (resp && ldns_pkt2wire(&wire, resp, &n) == LDNS_STATUS_OK && n <= cap) {

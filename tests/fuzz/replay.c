@@ -1,7 +1,8 @@
 /* replay.c - runs a libFuzzer target over files without libFuzzer, so every
  * corpus file (and every crash ever found) is replayed by `make check` with
  * gcc or clang, with or without sanitizers. Arguments: files or directories;
- * without any, the corpus directory it was built with (FUZZ_CORPUS). */
+ * without any, the corpus directory it was built with
+ * (FUZZ_CORPUS_DIR/FUZZ_NAME). */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,10 +12,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The input goes in a buffer of its exact size, as libFuzzer passes it, so
+ * that a sanitizer sees a read past its end. */
 static int run_file(const char *path)
 {
 	static uint8_t buf[1 << 20];
 	FILE *f = fopen(path, "rb");
+	uint8_t *exact;
 	size_t n;
 
 	if (!f) {
@@ -23,7 +27,13 @@ static int run_file(const char *path)
 	}
 	n = fread(buf, 1, sizeof(buf), f);
 	fclose(f);
-	LLVMFuzzerTestOneInput(buf, n);
+	if (!(exact = malloc(n ? n : 1))) {
+		perror("malloc");
+		return -1;
+	}
+	memcpy(exact, buf, n);
+	LLVMFuzzerTestOneInput(exact, n);
+	free(exact);
 	return 0;
 }
 
@@ -63,8 +73,8 @@ int main(int argc, char **argv)
 {
 	int count = 0, rc = 0;
 
-#ifdef FUZZ_CORPUS
-	if (argc < 2 && run_path(FUZZ_CORPUS, &count) < 0)
+#ifdef FUZZ_CORPUS_DIR
+	if (argc < 2 && run_path(FUZZ_CORPUS_DIR "/" FUZZ_NAME, &count) < 0)
 		rc = 1;
 #endif
 	for (int i = 1; i < argc; i++)

@@ -220,6 +220,9 @@ static const struct bad bads[] = {
 	{ "cookies: yes\n" NS, "t.yaml:1:10:", "true or false" },
 	{ "cookie_secret: abc\n" NS, "t.yaml:1:16:", "32 hex digits" },
 	{ "rrl_ipv6_prefix: 128\n" NS, "t.yaml:1:18:", "from 16 to 64" },
+	/* A syntax error right after a map key: the key leaked (found by
+	 * fuzz_config; the ASan run of this suite is the check). */
+	{ "namespaces:\nocal}\n  - x\n", "t.yaml:", "YAML syntax error" },
 };
 
 START_TEST(test_bad)
