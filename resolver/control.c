@@ -25,6 +25,7 @@ struct conn {
 	uv_write_t wreq;
 	char *wbuf;
 	int writing;
+	int reading;             /* uv_read_start is in effect */
 	size_t len;
 	char in[CONTROL_LINE_MAX];
 };
@@ -198,8 +199,11 @@ static void process(struct conn *k)
 			conn_close(k);
 			return;
 		}
-		if (uv_read_start((uv_stream_t *)&k->pipe, on_alloc, on_read) < 0)
+		if (!k->reading && uv_read_start((uv_stream_t *)&k->pipe, on_alloc, on_read) < 0) {
 			conn_close(k);
+			return;
+		}
+		k->reading = 1;
 		return;
 	}
 	char line[CONTROL_LINE_MAX];
@@ -210,6 +214,7 @@ static void process(struct conn *k)
 	k->len -= l + 1;
 	memmove(k->in, nl + 1, k->len);
 	uv_read_stop((uv_stream_t *)&k->pipe);
+	k->reading = 0;
 	reply(k, line);
 }
 
@@ -257,6 +262,8 @@ static void on_connection(uv_stream_t *server, int status)
 	}
 	if (uv_read_start((uv_stream_t *)&k->pipe, on_alloc, on_read) < 0)
 		conn_close(k);
+	else
+		k->reading = 1;
 }
 
 /* 0 when nothing is at path (any more), 1 when a live server accepts there,

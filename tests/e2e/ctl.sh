@@ -106,6 +106,33 @@ start_meshdns "$CFG"
 check "after undrain and restart t1 is not drained" eval 'ctl list payments-v1.local | grep -q "^t1.* drained=no"'
 check "t1 back in the A answers" [ "$(share_of 127.0.0.61 payments-v1.local)" -gt 0 ]
 
+# --- the protocol: a line in pieces, two commands on one connection ---
+py_checks - "$SOCK" <<'EOF'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.settimeout(5)
+s.connect(sys.argv[1])
+s.sendall(b"sta")
+time.sleep(0.2)
+s.sendall(b"tus\nlist web.local\n")
+buf = b""
+while buf.count(b"\nok\n") < 2:
+    d = s.recv(65536)
+    if not d:
+        break
+    buf += d
+replies = buf.decode().split("\nok\n")
+print(("ok - " if buf.count(b"\nok\n") == 2 else "not ok - ") + "two commands on one connection, the first sent in two pieces, get two replies")
+print(("ok - " if replies[0].startswith("version: ") else "not ok - ") + "the first reply is status's")
+print(("ok - " if replies[1].startswith("a.web.local. ") else "not ok - ") + "the second reply is list's")
+s.sendall(b"x" * 2000)
+try:
+    closed = s.recv(100) == b""
+except OSError:
+    closed = True
+print(("ok - " if closed else "not ok - ") + "a request line over 1024 bytes closes the connection")
+EOF
+
 # --- stats ---
 q web.local A >/dev/null
 out=$(ctl stats)
