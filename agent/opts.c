@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "addr.h"
+#include "log.h"
 #include "opts.h"
 #include "wire.h"
 
@@ -17,7 +18,8 @@
 
 enum {
 	O_SERVER = 1, O_KEY_FILE, O_SERVICE, O_PORT, O_ID, O_ADDRESS, O_WEIGHT, O_ATTR, O_LEASE,
-	O_CHECK, O_INTERVAL, O_TIMEOUT, O_HEALTHY, O_UNHEALTHY, O_DRAIN, O_VERBOSE, O_HELP, O_VERSION
+	O_CHECK, O_INTERVAL, O_TIMEOUT, O_HEALTHY, O_UNHEALTHY, O_DRAIN, O_VERBOSE, O_HELP, O_VERSION,
+	O_LOG_FORMAT
 };
 
 static const struct option longopts[] = {
@@ -39,6 +41,7 @@ static const struct option longopts[] = {
 	{ "verbose", no_argument, NULL, O_VERBOSE },
 	{ "help", no_argument, NULL, O_HELP },
 	{ "version", no_argument, NULL, O_VERSION },
+	{ "log-format", required_argument, NULL, O_LOG_FORMAT },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -48,6 +51,7 @@ static const char usage[] =
 	"                     [--lease 30] [--check http://IP:PORT/PATH | tcp://IP:PORT]\n"
 	"                     [--interval 5] [--timeout 2] [--healthy-threshold 2]\n"
 	"                     [--unhealthy-threshold 3] [--drain SECONDS] [-v]\n"
+	"                     [--log-format text|json]\n"
 	"                     [-- COMMAND ARGS...]\n"
 	"Registers this task in meshdns by signed DNS UPDATE, renews its lease, reports\n"
 	"health changes, and deregisters on SIGTERM/SIGINT. With -- COMMAND it runs the\n"
@@ -152,6 +156,8 @@ static int apply(struct agent_opts *o, int code, const char *v, char *err, size_
 	case O_ATTR: return add_attr(o, v, err, errlen);
 	case O_CHECK: return parse_check(o, v, err, errlen);
 	case O_VERBOSE: o->verbose++; return 0;
+	case O_LOG_FORMAT:
+		return log_set_format(v) < 0 ? fail(err, errlen, name, v, "text or json") : 0;
 	}
 	if (num(v, 0, 1e9, &d) < 0)
 		return fail(err, errlen, name, v, "a number");

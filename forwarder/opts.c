@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "addr.h"
+#include "log.h"
 #include "opts.h"
 #include "wire.h"
 #include "ydoc.h"
@@ -13,7 +14,8 @@
 #endif
 
 enum { F_LISTEN = 1, F_DNS, F_CONNECT, F_IDLE, F_RETRIES, F_MAXCONN, F_DRAIN, F_CONSEC,
-       F_EJECT, F_EJECT_MAX, F_EJECT_PCT, F_CONFIG, F_VERBOSE, F_HELP, F_VERSION };
+       F_EJECT, F_EJECT_MAX, F_EJECT_PCT, F_CONFIG, F_VERBOSE, F_HELP, F_VERSION,
+       F_LOG_FORMAT };
 
 static const struct option longopts[] = {
 	{ "listen", required_argument, NULL, F_LISTEN },
@@ -31,6 +33,7 @@ static const struct option longopts[] = {
 	{ "verbose", no_argument, NULL, F_VERBOSE },
 	{ "help", no_argument, NULL, F_HELP },
 	{ "version", no_argument, NULL, F_VERSION },
+	{ "log-format", required_argument, NULL, F_LOG_FORMAT },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -44,7 +47,7 @@ static const char usage[] =
 	"       [--connect-timeout 1] [--idle-timeout 300] [--retries 2]\n"
 	"       [--max-connections 10000] [--drain-timeout 30] [--consecutive-failures 3]\n"
 	"       [--ejection-time 5] [--max-ejection-time 300] [--max-ejection-percent 50]\n"
-	"       [-c FILE] [-v]\n"
+	"       [-c FILE] [-v] [--log-format text|json]\n"
 	"Forwards each TCP connection accepted on ADDR:PORT to an endpoint of the SRV\n"
 	"records of NAME, picked by their weights (RFC 2782), retrying another endpoint\n"
 	"when a connect fails and ejecting endpoints that keep failing. Times in seconds.\n"
@@ -186,7 +189,7 @@ static int apply_flags(struct fwd_opts *o, int argc, char **argv, char *err, siz
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:vhV", longopts, NULL)) != -1) {
-		if (c == 'c' || c == F_CONFIG || c == 'v' || c == F_VERBOSE)
+		if (c == 'c' || c == F_CONFIG || c == 'v' || c == F_VERBOSE || c == F_LOG_FORMAT)
 			continue;
 		if (c == '?' || c == 'h' || c == 'V' || c == F_HELP || c == F_VERSION) {
 			snprintf(err, errlen, "unknown option (see --help)");
@@ -221,6 +224,11 @@ int fwd_opts_parse(struct fwd_opts *o, int argc, char **argv, char *err, size_t 
 			snprintf(o->config_file, sizeof(o->config_file), "%s", optarg);
 		if (c == 'v' || c == F_VERBOSE)
 			o->verbose++;
+		if (c == F_LOG_FORMAT && log_set_format(optarg) < 0) {
+			snprintf(err, errlen, "--log-format: invalid value \"%.200s\" (want text or json)",
+				 optarg);
+			return FWD_OPTS_ERROR;
+		}
 	}
 	if (o->config_file[0] && load_file(o, o->config_file, 0, err, errlen) < 0)
 		return FWD_OPTS_ERROR;

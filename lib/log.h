@@ -1,5 +1,6 @@
 /* log.h - one line per event on stderr: "level component: message key=value".
  *
+ * --log-format json writes the same events as JSON objects (log_set_format).
  * The level threshold is global and set once by main (-v raises it). Nothing
  * on the query path logs except at LOG_DEBUG, which is checked first. */
 #ifndef MESHDNS_LOG_H
@@ -10,6 +11,10 @@ enum log_level { LOG_ERR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 extern int log_threshold;
 
 void log_set_level(int level);
+/* "text" (the default: "level component: message key=value") or "json" (one
+ * object a line: ts, level, component, msg and each key=value as a field).
+ * Returns 0, or -1 for another name. */
+int log_set_format(const char *name);
 void log_msg(int level, const char *component, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

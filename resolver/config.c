@@ -811,6 +811,35 @@ static int load_limit_keys(struct cctx *c, const node *root)
 	return 0;
 }
 
+/* control_socket (meshdns-ctl) and query_log: operating the server. */
+static int load_ops_keys(struct cctx *c, const node *root)
+{
+	static const char *const qkeys[] = { "sample", NULL };
+	const node *n;
+	int rc;
+
+	if ((n = get(root, "control_socket"))) {
+		if (n->kind != YDOC_SCALAR)
+			return errf(c, n, "control_socket must be a path, or \"\" to turn it off");
+		free(c->cfg->control_socket);
+		if (!(c->cfg->control_socket = strdup(n->value)))
+			return -ENOMEM;
+	}
+	if ((n = get(root, "query_log"))) {
+		const node *s;
+
+		if ((rc = want(c, n, YDOC_MAP, "query_log")) < 0 ||
+		    (rc = check_keys(c, n, qkeys, "query_log")) < 0)
+			return rc;
+		c->cfg->query_log = 1;
+		c->cfg->query_log_sample = 1.0;
+		if ((s = get(n, "sample")) &&
+		    (rc = get_double(c, s, 0, 1, &c->cfg->query_log_sample, "sample")) < 0)
+			return rc;
+	}
+	return 0;
+}
+
 static int load_top(struct cctx *c, const node *root)
 {
 	static const char *const keys[] = { "listen", "upstream", "state_dir", "udp_payload",
@@ -820,7 +849,8 @@ static int load_top(struct cctx *c, const node *root)
 		"tcp_max_connections_per_client", "tcp_read_timeout", "commit_delay", "max_message_size",
 		"update_rate", "update_burst", "tsig_fudge_max", "tsig_replay_cache", "cookies",
 		"cookie_secret", "udp_payload_without_cookie", "rrl_rate", "rrl_slip",
-		"rrl_ipv4_prefix", "rrl_ipv6_prefix", "rrl_table_size", NULL };
+		"rrl_ipv4_prefix", "rrl_ipv6_prefix", "rrl_table_size", "control_socket",
+		"query_log", NULL };
 	struct config *cfg = c->cfg;
 	const node *n;
 	int rc;
@@ -851,7 +881,8 @@ static int load_top(struct cctx *c, const node *root)
 		if (cfg->upstream_system && cfg->nupstreams)
 			return errf(c, n, "upstream is either [system] or a list of addresses");
 	}
-	if ((rc = load_cache_keys(c, root)) < 0 || (rc = load_limit_keys(c, root)) < 0)
+	if ((rc = load_cache_keys(c, root)) < 0 || (rc = load_limit_keys(c, root)) < 0 ||
+	    (rc = load_ops_keys(c, root)) < 0)
 		return rc;
 	if ((rc = get_str(c, root, "state_dir", &cfg->state_dir)) < 0 ||
 	    (rc = get_u32(c, root, "udp_payload", 512, 4096, &cfg->udp_payload)) < 0 ||
@@ -980,6 +1011,7 @@ void config_free(struct config *cfg)
 	free(cfg->listen);
 	free(cfg->upstreams);
 	free(cfg->state_dir);
+	free(cfg->control_socket);
 	free(cfg->file);
 	free(cfg);
 }

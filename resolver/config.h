@@ -90,6 +90,9 @@ struct config {
 	struct sockaddr_storage *upstreams;
 	size_t nupstreams;
 	char *state_dir;                 /* default "/var/lib/meshdns" */
+	char *control_socket;            /* NULL: <state_dir>/control.sock; "": off */
+	int query_log;                   /* query_log: given (default off) */
+	double query_log_sample;         /* fraction of queries logged, 0..1, default 1 */
 	uint32_t udp_payload;            /* EDNS size we advertise and send up to, default 1232, 512..4096 */
 	uint32_t tcp_idle_timeout_ms;    /* default 10000, 100..3600000 */
 	uint32_t tcp_max_connections;    /* default 512, 1..65535 */

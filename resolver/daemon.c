@@ -11,6 +11,7 @@
  * so the old view can be freed at once: no query is in flight between two
  * callbacks. A reload builds a whole new config and registry first and only
  * swaps when both loaded, so a bad file never stops a running server. */
+#include <errno.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +19,8 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <uv.h>
+#include "control.h"
+#include "ctlcmd.h"
 #include "daemon.h"
 #include "err.h"
 #include "health.h"
@@ -47,6 +50,8 @@ struct daemon {
 	struct cache *cache;
 	struct upstream *upstream;     /* NULL: names outside our namespaces are REFUSED */
 	int recover;
+	struct control *control;       /* meshdns-ctl's socket; NULL when off */
+	struct ctlcmd_env ctl;
 };
 
 static uint64_t mono_ms(void)
@@ -260,16 +265,16 @@ static int same_listen(const struct config *a, const struct config *b)
 	return 1;
 }
 
-static void reload(struct daemon *d)
+/* 0, or -1 with the reason in err (a control socket's reload reply). */
+static int reload(struct daemon *d, char *err, size_t errlen)
 {
-	char err[CFG_ERR_MAX];
 	struct config *cfg;
 	struct registry *reg;
 
 	log_info("meshdns", "reloading %s", d->file ? d->file : "<default>");
-	if (load(d->file, &cfg, &reg, err, sizeof(err)) < 0) {
+	if (load(d->file, &cfg, &reg, err, errlen) < 0) {
 		log_err("meshdns", "reload failed, still serving the previous configuration: %s", err);
-		return;
+		return -1;
 	}
 	if (!same_listen(d->cfg, cfg))
 		log_warn("meshdns", "listen addresses changed: they apply after a restart");
@@ -301,7 +306,9 @@ static void reload(struct daemon *d)
 		registry_free(reg);
 		config_free(cfg);
 		start_checks(d);
-		return;
+		snprintf(err, errlen, "cannot build answers from the new configuration;"
+			 " still serving the previous one");
+		return -1;
 	}
 	if (d->registrar)
 		registrar_set_registry(d->registrar, reg);
@@ -311,6 +318,7 @@ static void reload(struct daemon *d)
 	config_free(old_cfg);
 	start_checks(d);
 	log_info("meshdns", "reloaded namespaces=%zu", cfg->nnamespaces);
+	return 0;
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -318,13 +326,17 @@ static void on_signal(uv_signal_t *h, int signum)
 	struct daemon *d = h->data;
 
 	if (signum == SIGHUP) {
-		reload(d);
+		char err[CFG_ERR_MAX];
+
+		(void)reload(d, err, sizeof(err));
 		return;
 	}
 	log_info("meshdns", "stopping on %s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
 	if (d->registrar)
 		registrar_close(d->registrar);
 	d->registrar = NULL;
+	control_close(d->control);
+	d->control = NULL;
 	if (d->upstream)
 		upstream_close(d->upstream);
 	d->upstream = NULL;
@@ -351,6 +363,45 @@ static int count_instances(const struct registry *reg, size_t *services)
 			n += (int)reg->ns[i].services[s].n;
 	}
 	return n;
+}
+
+static int ctl_reload(void *arg, char *err, size_t errlen)
+{
+	return reload(arg, err, errlen);
+}
+
+static void ctl_changed(void *arg)
+{
+	publish(arg);
+}
+
+/* The control socket (control.h). Another meshdns holding it stops the
+ * start; any other failure does too when control_socket was set, and only
+ * warns for the default path (say, a state_dir this user cannot write). */
+static int open_control(struct daemon *d)
+{
+	char path[4096], err[CFG_ERR_MAX];
+	const char *cs = d->cfg->control_socket;
+	int rc;
+
+	if (cs && !cs[0])
+		return 0;
+	if (snprintf(path, sizeof(path), "%s%s", cs ? cs : d->cfg->state_dir,
+		     cs ? "" : "/control.sock") >= (int)sizeof(path)) {
+		log_err("control", "control socket path too long");
+		return -ENAMETOOLONG;
+	}
+	d->ctl = (struct ctlcmd_env){ .cfg = &d->cfg, .reg = &d->reg, .srv = &d->srv,
+		.cache = &d->cache, .registrar = &d->registrar, .started_ms = mono_ms(),
+		.reload = ctl_reload, .changed = ctl_changed, .arg = d };
+	rc = control_open(&d->control, &d->loop, path, ctlcmd_run, &d->ctl, err, sizeof(err));
+	if (rc < 0 && (cs || rc == -EADDRINUSE)) {
+		log_err("control", "%s", err);
+		return rc;
+	}
+	if (rc < 0)
+		log_warn("control", "meshdns-ctl cannot connect: %s", err);
+	return 0;
 }
 
 static int start(struct daemon *d)
@@ -408,6 +459,8 @@ static int start(struct daemon *d)
 		log_err("meshdns", "cannot install signal handlers");
 		return -1;
 	}
+	if ((rc = open_control(d)) < 0)
+		return rc;
 	ninst = count_instances(d->reg, &nsvc);
 	server_describe(d->srv, desc, sizeof(desc));
 	log_info("meshdns", "serving%s namespaces=%zu services=%zu instances=%d checks=%zu version=%s",
@@ -448,6 +501,8 @@ int daemon_run(const struct daemon_opts *opts)
 		if (d.registrar)
 			registrar_close(d.registrar);
 		d.registrar = NULL;
+		control_close(d.control);
+		d.control = NULL;
 		if (d.upstream)
 			upstream_close(d.upstream);
 		d.upstream = NULL;

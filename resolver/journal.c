@@ -170,7 +170,8 @@ int journal_encode(const struct jrec *r, uint8_t *buf, size_t cap)
 	wire_put(&w, r->svc, svc_len);
 	wire_put_u8(&w, (uint8_t)id_len);
 	wire_put(&w, r->id, id_len);
-	wire_put_u8(&w, (uint8_t)((r->has4 ? 1 : 0) | (r->has6 ? 2 : 0)));
+	wire_put_u8(&w, (uint8_t)((r->has4 ? 1 : 0) | (r->has6 ? 2 : 0) | (r->drained ? 4 : 0) |
+			       (r->drain_set ? 8 : 0)));
 	wire_put(&w, r->addr4, 4);
 	wire_put(&w, r->addr6, 16);
 	wire_put_u16(&w, r->port);
@@ -216,6 +217,8 @@ int journal_decode(const uint8_t *buf, size_t len, struct jrec *r)
 	flags = wire_u8(&w);
 	r->has4 = flags & 1;
 	r->has6 = (flags & 2) >> 1;
+	r->drained = (flags & 4) >> 2;
+	r->drain_set = (flags & 8) >> 3;
 	wire_read(&w, r->addr4, 4);
 	wire_read(&w, r->addr6, 16);
 	r->port = wire_u16(&w);
@@ -225,7 +228,7 @@ int journal_decode(const uint8_t *buf, size_t len, struct jrec *r)
 	r->lease_expiry |= wire_u32(&w);
 	r->origin = wire_u8(&w);
 	r->attrs_len = wire_u16(&w);
-	if (w.err || wire_left(&w) != r->attrs_len || (flags & ~3) ||
+	if (w.err || wire_left(&w) != r->attrs_len || (flags & ~15) ||
 	    (r->op != JOURNAL_PUT && r->op != JOURNAL_DEL) ||
 	    !attrs_valid(buf + w.pos, r->attrs_len)) {
 		memset(r, 0, sizeof(*r));

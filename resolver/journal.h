@@ -19,9 +19,12 @@
  *   header:  8 bytes magic ("MESHDNSJ" journal, "MESHDNSS" snapshot), u32 version (1)
  *   record:  u32 payload length, u32 CRC-32C of the payload, payload
  *   payload: u8 op, ns (wire name), u8 len + service label, u8 len + id label,
- *            u8 flags (1 = has4, 2 = has6), 4 bytes addr4, 16 bytes addr6,
+ *            u8 flags (1 = has4, 2 = has6, 4 = drained, 8 = drain_set), 4 bytes addr4, 16 bytes addr6,
  *            u16 port, u16 weight, u8 health, u64 lease expiry (unix s),
  *            u8 origin, u16 attrs length, attrs (TXT strings: u8 len + bytes)
+ * Flags 4 and 8 (meshdns-ctl drain) came later in version 1: older builds
+ * reject a record that has them as malformed. They are only written while an
+ * instance is drained or for the undrain that follows.
  * This module does file I/O only: no libuv, no registry. */
 #ifndef MESHDNS_JOURNAL_H
 #define MESHDNS_JOURNAL_H
@@ -47,6 +50,8 @@ struct jrec {
 	uint16_t weight;
 	uint8_t health;              /* enum health_state of registry.h */
 	uint8_t origin;              /* enum origin of registry.h */
+	uint8_t drained;             /* with drain_set: the instance's drain state; */
+	uint8_t drain_set;           /* without: a PUT keeps the state it replaces */
 	uint64_t lease_expiry;       /* unix seconds, 0 = none */
 	const uint8_t *attrs;        /* TXT strings; for replayed records, valid during the callback */
 	uint16_t attrs_len;

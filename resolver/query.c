@@ -361,9 +361,9 @@ static size_t listing_line(const struct vdebug_item *it, uint64_t now, char *out
 	else
 		snprintf(lease, sizeof(lease), "none");
 	n = snprintf(out, cap, "%s addr=%s%s%s port=%u weight=%u srv_weight=%u health=%s"
-		     " origin=%s lease=%s", name, a4, vi->has4 && vi->has6 ? "," : "", a6,
+		     " origin=%s lease=%s%s", name, a4, vi->has4 && vi->has6 ? "," : "", a6,
 		     vi->port, vi->weight, it->srvw, health[vi->health % 3],
-		     vi->origin ? "update" : "config", lease);
+		     vi->origin ? "update" : "config", lease, vi->drained ? " drained" : "");
 	return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
 }
 

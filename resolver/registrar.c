@@ -56,6 +56,7 @@ struct registrar {
 	size_t nbuckets;
 	struct replay replay;        /* MACs of verified UPDATEs: tsig_replay_cache */
 	uint64_t overflows_logged;
+	uint64_t accepted, refused;  /* UPDATEs, for meshdns-ctl stats */
 	struct update_plan plan;
 	uint8_t out[65535];
 };
@@ -478,6 +479,7 @@ void registrar_on_update(void *arg, struct server_req *req, const uint8_t *msg, 
 	int rc, applied = 0;
 
 	if (r->closing || update_plan(r->reg, msg, len, now, p) < 0) {
+		r->refused++;
 		server_reply(req, NULL, 0);
 		return;
 	}
@@ -505,9 +507,14 @@ void registrar_on_update(void *arg, struct server_req *req, const uint8_t *msg, 
 		log_info("update", "refused rcode=%d why=\"%s\"", p->rcode, p->why ? p->why : "");
 	n = update_answer(p, msg, len, now, r->out, sizeof(r->out));
 	if (!applied) {
+		if (p->rcode)
+			r->refused++;
+		else
+			r->accepted++;
 		server_reply(req, r->out, n);
 		return;
 	}
+	r->accepted++;
 	log_info("update", "accepted changes=%zu lease=%u", p->nchanges, p->lease);
 	r->applied_seq++;
 	r->changed(r->arg);
@@ -535,6 +542,38 @@ static void expiry_closed(uv_handle_t *h)
 	replay_close(&r->replay);
 	free(r->buckets);
 	free(r);
+}
+
+void registrar_counts(const struct registrar *r, uint64_t *accepted, uint64_t *refused,
+		      uint64_t *journal_bytes)
+{
+	*accepted = r->accepted;
+	*refused = r->refused;
+	*journal_bytes = r->j ? journal_size(r->j) : 0;
+}
+
+int registrar_set_drained(struct registrar *r, const struct instance *in, int drained)
+{
+	uint8_t buf[4096];
+	struct jrec rec;
+	int rc;
+
+	if (r->closing || !r->j)
+		return -EAGAIN;
+	if ((rc = recover_sync(r)) < 0 || (rc = registry_to_jrec(in, &rec, buf, sizeof(buf))) < 0)
+		return rc;
+	rec.drained = drained != 0;
+	rec.drain_set = 1;
+	if ((rc = journal_append(r->j, &rec, 1)) < 0)
+		return rc;
+	if ((rc = journal_sync(r->j)) < 0) {
+		r->sync_failed = 1;   /* what reached the disk is unknown: snapshot next */
+		return rc;
+	}
+	if ((rc = registry_apply(r->reg, &rec, mono_ms())) < 0)
+		return rc;
+	r->changed(r->arg);
+	return 0;
 }
 
 void registrar_close(struct registrar *r)

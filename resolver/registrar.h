@@ -32,6 +32,14 @@ void registrar_on_update(void *arg, struct server_req *req, const uint8_t *msg, 
  * answers whose sync is done and that waited for their change to be visible
  * leave now. */
 void registrar_published(struct registrar *r);
+/* meshdns-ctl: counts of UPDATEs accepted and refused since start, and the
+ * journal's size in bytes (not the snapshot). */
+void registrar_counts(const struct registrar *r, uint64_t *accepted, uint64_t *refused,
+		      uint64_t *journal_bytes);
+/* Drains or undrains an UPDATE instance of the registry: journals a PUT with
+ * drain_set, syncs it (blocking: an operator's command, not a hot path) and
+ * applies it. Returns 0 or a negative code. */
+int registrar_set_drained(struct registrar *r, const struct instance *in, int drained);
 /* Answers what is pending (after the last sync), then frees r once its
  * handles closed (uv_run must go on). */
 void registrar_close(struct registrar *r);

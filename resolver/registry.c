@@ -330,6 +330,16 @@ int registry_set_health(struct registry *reg, struct instance *inst,
 	return 1;
 }
 
+int registry_set_drained(struct registry *reg, struct instance *inst, int drained)
+{
+	if (inst->drained == (drained != 0))
+		return 0;
+	inst->drained = drained != 0;
+	inst->svc->ns->serial++;
+	reg->changes++;
+	return 1;
+}
+
 void registry_carry_health(struct registry *reg, const struct registry *old)
 {
 	for (size_t i = 0; i < reg->nns; i++) {
@@ -346,6 +356,7 @@ void registry_carry_health(struct registry *reg, const struct registry *old)
 				    !memcmp(o->addr6, in->addr6, 16)) {
 					in->health = o->health;
 					in->healthy_since_ms = o->healthy_since_ms;
+					in->drained = o->drained;
 				}
 			}
 		}
@@ -430,6 +441,7 @@ static int put_instance(struct registry *reg, struct service *svc, const struct 
 	in->health = r->health <= HEALTH_WARNING ? r->health : HEALTH_HEALTHY;
 	in->lease_expiry = r->lease_expiry;
 	in->origin = ORIGIN_UPDATE;
+	in->drained = r->drain_set ? (r->drained != 0) : old ? old->drained : 0;
 	if ((rc = attrs_from_txt(in, r->attrs, r->attrs_len)) < 0) {
 		instance_free(in);
 		return rc;
@@ -506,6 +518,8 @@ int registry_to_jrec(const struct instance *in, struct jrec *r, uint8_t *buf, si
 	r->weight = (uint16_t)in->weight;
 	r->health = (uint8_t)in->health;
 	r->origin = (uint8_t)in->origin;
+	/* Only a drained instance writes the drain flags (journal.h). */
+	r->drained = r->drain_set = in->drained;
 	r->lease_expiry = in->lease_expiry;
 	for (size_t i = 0; i < in->nattrs; i++) {
 		size_t l = strlen(in->attrs[i]);

@@ -38,6 +38,7 @@ struct instance {
 	uint8_t id_len;
 	uint8_t health;           /* enum health_state */
 	uint8_t origin;           /* enum origin */
+	uint8_t drained;          /* meshdns-ctl drain: weight 0 in answers */
 	char names[];             /* id, NUL, key, NUL */
 };
 
@@ -104,13 +105,19 @@ int registry_set_health(struct registry *reg, struct instance *inst,
  * checks have learnt. */
 void registry_carry_health(struct registry *reg, const struct registry *old);
 
+/* Drains (weight 0 in answers, still registered) or undrains an instance;
+ * returns 1 when it changed. Config instances only: an UPDATE instance's
+ * drain goes through the journal (a PUT with drain_set, registrar.h). */
+int registry_set_drained(struct registry *reg, struct instance *inst, int drained);
+
 const char *registry_health_str(enum health_state h);
 /* Parses "healthy", "unhealthy" or "warning"; -1 for anything else. */
 int registry_health_parse(const char *s, size_t len);
 
 struct ns *registry_find_ns(const struct registry *reg, const uint8_t *wire, size_t len);
 
-/* Applies one journal record: PUT adds or replaces an UPDATE instance, DEL
+/* Applies one journal record: PUT adds or replaces an UPDATE instance (which
+ * keeps its drained flag unless the record has drain_set), DEL
  * removes one. A record for a namespace or service that is no longer
  * configured returns ERR_NOTFOUND and changes nothing (a replay after a
  * config change skips it). now_ms: monotonic clock, for slow start. */

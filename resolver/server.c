@@ -20,6 +20,7 @@
 #include "addr.h"
 #include "err.h"
 #include "log.h"
+#include "qlog.h"
 #include "rrl.h"
 #include "server.h"
 
@@ -110,6 +111,7 @@ struct server {
 	size_t nconns;
 	int open, closing;
 	struct udp_slots *slots;
+	struct qlog qlog;           /* query_log */
 	uint8_t wscratch[MSG_MAX + 2];
 };
 
@@ -176,6 +178,7 @@ static size_t udp_answer(struct server *s, struct listener *l, const struct view
 	struct udp_slots *u = s->slots;
 	const struct sockaddr *from = (const struct sockaddr *)&u->peer[i];
 	size_t n;
+	uint64_t t0;
 
 	if (is_update((const char *)u->in[i], len) && s->update_cb) {
 		struct server_req *r = req_new(s, l, from, NULL);
@@ -185,7 +188,10 @@ static size_t udp_answer(struct server *s, struct listener *l, const struct view
 		return 0;
 	}
 	s->qctx.client = from;
+	t0 = qlog_sampled(&s->qlog) ? uv_hrtime() : 0;
 	n = query_process(&s->qctx, v, u->in[i], len, u->out[i], UDP_OUT_MAX, 0);
+	if (t0 && n)
+		qlog_write(from, u->in[i], len, u->out[i], n, uv_hrtime() - t0, 0);
 	if (n && s->rrl.t && !s->qctx.cookie_ok)
 		n = rrl_apply(s, from, u->out[i], n);
 	if (!n) {
@@ -586,6 +592,7 @@ static void conn_process(struct conn *c)
 
 	while (!c->closing && c->in_len - off >= 2) {
 		size_t mlen = (size_t)c->in[off] << 8 | c->in[off + 1], n;
+		uint64_t t0;
 
 		if (mlen > s->max_msg) {
 			log_debug("server", "closing TCP connection: message of %zu bytes is over"
@@ -614,8 +621,12 @@ static void conn_process(struct conn *c)
 		s->qctx.now = uv_now(s->loop) / 1000;
 		s->qctx.wall = (uint32_t)time(NULL);
 		s->qctx.client = (const struct sockaddr *)&c->peer_addr;
+		t0 = qlog_sampled(&s->qlog) ? uv_hrtime() : 0;
 		n = s->view ? query_process(&s->qctx, s->view, c->in + off + 2, mlen,
 					    s->wscratch + 2, MSG_MAX, 1) : 0;
+		if (t0 && n)
+			qlog_write(s->qctx.client, c->in + off + 2, mlen, s->wscratch + 2, n,
+				   uv_hrtime() - t0, 1);
 		off += 2 + mlen;
 		if (!n) {
 			struct server_req *r;
@@ -914,6 +925,7 @@ void server_set_limits(struct server *s, const struct config *cfg)
 	s->max_conns = cfg->tcp_max_connections;
 	s->max_per_client = cfg->tcp_max_connections_per_client;
 	s->max_msg = cfg->max_message_size;
+	qlog_set(&s->qlog, cfg->query_log, cfg->query_log_sample);
 	cookie_secret_set(s, cfg);
 	if (cfg->rrl_rate != s->rrl.rate || cfg->rrl_slip != s->rrl.slip ||
 	    cfg->rrl_ipv4_prefix != s->rrl.v4_prefix || cfg->rrl_ipv6_prefix != s->rrl.v6_prefix ||

@@ -366,6 +366,7 @@ static struct vinst *vinst_new(struct builder *b, const struct instance *in)
 	vi->weight = in->weight;
 	vi->health = (uint8_t)in->health;
 	vi->origin = (uint8_t)in->origin;
+	vi->drained = in->drained;
 	vi->expiry = in->lease_expiry;
 	tail_head(vi->a_tail, TYPE_A, ns->cfg->ttl, 4);
 	memcpy(vi->a_tail + 10, in->addr4, 4);
@@ -449,7 +450,9 @@ static size_t collect(struct builder *b, const struct service *svc, int any_heal
 	for (size_t i = 0; i < svc->n; i++) {
 		const struct instance *in = svc->inst[i];
 		double f = any_health ? 1.0 : health_factor(in);
-		double w = in->weight * (f > 0 && !any_health ? f * ramp(b, in) : f);
+		/* A drained instance counts as weight 0. */
+		double w = (in->drained ? 0 : in->weight) *
+			   (f > 0 && !any_health ? f * ramp(b, in) : f);
 
 		if (w > 0) {
 			out[m].in = in;

@@ -54,6 +54,7 @@ struct vinst {
 	uint16_t build_srvw;
 	uint8_t has4, has6;
 	uint8_t health, origin;     /* enum health_state, enum origin */
+	uint8_t drained;
 	uint8_t a_tail[VINST_A_TAIL];
 };
 

@@ -159,12 +159,15 @@ elapsed_ms() {
 #
 # A config that does not choose an upstream gets `upstream: []`: meshdns's
 # default forwards to the host's resolv.conf, and tests send traffic only to
-# loopback, to upstreams they start themselves.
+# loopback, to upstreams they start themselves. One without control_socket
+# gets CONFIG.ctl, so tests never share /var/lib/meshdns/control.sock.
 start_meshdns() {
 	local cfg=$1
 	MESHDNS_LOG=${2:-$T/meshdns.log}
 	: >"$MESHDNS_LOG"
 	grep -q '^upstream:' "$cfg" || sed -i '1i upstream: []' "$cfg"
+	# meshdns-ctl's socket: beside the config, not in the default state_dir.
+	grep -q '^control_socket:' "$cfg" || sed -i "1i control_socket: \"$cfg.ctl\"" "$cfg"
 	(meshdns_run -c "$cfg") 2>"$MESHDNS_LOG" >/dev/null &
 	MESHDNS_PID=$!
 	PIDS="$PIDS $MESHDNS_PID"

@@ -10,7 +10,7 @@
 need groff groff-base
 
 MAN="$SRCDIR/man"
-PAGES="meshdns.8 meshdns-agent.8 meshdns-forward.8 meshdns.yaml.5"
+PAGES="meshdns.8 meshdns-agent.8 meshdns-forward.8 meshdns-ctl.8 meshdns.yaml.5"
 
 for p in $PAGES; do
 	if [ ! -f "$MAN/$p" ]; then
@@ -79,6 +79,7 @@ check_flags() {
 check_flags "$MESHDNS" "$SRCDIR/resolver/main.c" meshdns.8
 check_flags "$MESHDNS_AGENT" "$SRCDIR/agent/opts.c" meshdns-agent.8
 check_flags "$MESHDNS_FORWARD" "$SRCDIR/forwarder/opts.c" meshdns-forward.8
+check_flags "${MESHDNS_CTL:-$(dirname "$MESHDNS")/meshdns-ctl}" "$SRCDIR/resolver/ctl_main.c" meshdns-ctl.8
 
 # check_keys SOURCE PAGE MIN: every key of SOURCE has a ".B key" line in PAGE;
 # fewer than MIN keys found means the extraction no longer fits the source.

@@ -322,6 +322,39 @@ START_TEST(test_decode_rejects)
 }
 END_TEST
 
+/* The drain flags (meshdns-ctl): bits 4 and 8 of the flags byte, absent
+ * (a version-1 record of older builds, byte for byte) when not set. */
+START_TEST(test_drain_flags)
+{
+	uint8_t buf[JOURNAL_PAYLOAD_MAX];
+	struct trec t;
+	struct jrec r;
+	size_t flags_at;
+	int len;
+
+	make_rec(&t, 3);
+	flags_at = 1 + t.r.ns_len + 1 + strlen(t.r.svc) + 1 + strlen(t.r.id);
+	len = journal_encode(&t.r, buf, sizeof(buf));
+	ck_assert_int_gt(len, 0);
+	ck_assert_uint_eq(buf[flags_at] & ~3u, 0);
+	ck_assert_int_eq(journal_decode(buf, (size_t)len, &r), 0);
+	ck_assert(!r.drained && !r.drain_set);
+	t.r.drained = 1;
+	t.r.drain_set = 1;
+	len = journal_encode(&t.r, buf, sizeof(buf));
+	ck_assert_uint_eq(buf[flags_at] & 12u, 12u);
+	ck_assert_int_eq(journal_decode(buf, (size_t)len, &r), 0);
+	assert_rec_eq(&r, &t.r, 0);
+	ck_assert(r.drained && r.drain_set);
+	t.r.drained = 0;        /* an undrain */
+	len = journal_encode(&t.r, buf, sizeof(buf));
+	ck_assert_int_eq(journal_decode(buf, (size_t)len, &r), 0);
+	ck_assert(!r.drained && r.drain_set);
+	buf[flags_at] |= 16;    /* still unknown */
+	ck_assert_int_eq(journal_decode(buf, (size_t)len, &r), ERR_MALFORMED);
+}
+END_TEST
+
 /* --- files --- */
 
 START_TEST(test_append_reopen)
@@ -797,6 +830,7 @@ static Suite *journal_suite(void)
 	tcase_add_test(enc, test_crc32c);
 	tcase_add_test(enc, test_round_trip);
 	tcase_add_test(enc, test_decode_rejects);
+	tcase_add_test(enc, test_drain_flags);
 	suite_add_tcase(s, enc);
 	tcase_add_test(files, test_append_reopen);
 	tcase_add_test(files, test_append_invalid);
