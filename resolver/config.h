@@ -90,6 +90,8 @@ struct config {
 	struct sockaddr_storage *upstreams;
 	size_t nupstreams;
 	char *state_dir;                 /* default "/var/lib/meshdns" */
+	int has_metrics;                 /* metrics_listen given: serve /metrics there */
+	struct sockaddr_storage metrics_listen;
 	uint32_t udp_payload;            /* EDNS size we advertise and send up to, default 1232, 512..4096 */
 	uint32_t tcp_idle_timeout_ms;    /* default 10000, 100..3600000 */
 	uint32_t tcp_max_connections;    /* default 512, 1..65535 */

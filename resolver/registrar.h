@@ -32,6 +32,23 @@ void registrar_on_update(void *arg, struct server_req *req, const uint8_t *msg, 
  * answers whose sync is done and that waited for their change to be visible
  * leave now. */
 void registrar_published(struct registrar *r);
+/* For the metrics: UPDATEs answered NOERROR, refusals by reason (the label
+ * names are registrar_why_names), fdatasync latency and the journal's size. */
+enum registrar_why {
+	REGISTRAR_WHY_TSIG, REGISTRAR_WHY_SCOPE, REGISTRAR_WHY_LIMIT, REGISTRAR_WHY_RATE,
+	REGISTRAR_WHY_REPLAY, REGISTRAR_WHY_MALFORMED, REGISTRAR_WHY_PREREQ, REGISTRAR_WHY_ZONE,
+	REGISTRAR_WHY_CONTENT, REGISTRAR_WHY_SERVFAIL, REGISTRAR_WHY_OTHER, REGISTRAR_NWHY
+};
+extern const char *const registrar_why_names[REGISTRAR_NWHY];
+#define REGISTRAR_FSYNC_BUCKETS 14
+extern const double registrar_fsync_bounds[REGISTRAR_FSYNC_BUCKETS];
+struct expo_hist;
+struct registrar_metrics {
+	uint64_t accepted, refused[REGISTRAR_NWHY];
+	const struct expo_hist *fsync;
+	uint64_t journal_bytes, journal_records;
+};
+void registrar_get_metrics(const struct registrar *r, struct registrar_metrics *m);
 /* Answers what is pending (after the last sync), then frees r once its
  * handles closed (uv_run must go on). */
 void registrar_close(struct registrar *r);

@@ -1,10 +1,12 @@
 /* test_expo.c - unit tests of the Prometheus text formatter (lib/expo.c):
  * exact lines for samples, labels with escapes, histograms made cumulative
- * with +Inf = _count, bounds printed short, a label that does not fit. */
+ * with +Inf = _count, bounds printed short, a label that does not fit; and
+ * query_stats_answer's type/rcode mapping (resolver/query.c). */
 #include <check.h>
 #include <math.h>
 #include <string.h>
 #include "expo.h"
+#include "query.h"
 
 START_TEST(test_samples_and_labels)
 {
@@ -83,6 +85,29 @@ START_TEST(test_grows)
 }
 END_TEST
 
+START_TEST(test_answer_counts)
+{
+	/* header (rcode 3) + question example.com AAAA IN */
+	static const uint8_t nx_aaaa[] = { 0, 1, 0x81, 0x83, 0, 1, 0, 0, 0, 0, 0, 0,
+		7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0, 0, 28, 0, 1 };
+	static const uint8_t noq_badvers[] = { 0, 1, 0x81, 0x0e, 0, 0, 0, 0, 0, 0, 0, 0 };
+	static const uint8_t caa[] = { 0, 1, 0x81, 0x80, 0, 1, 0, 0, 0, 0, 0, 0,
+		0, 1, 1, 0, 1 };   /* root CAA (257): "other" */
+	struct query_stats st;
+
+	memset(&st, 0, sizeof(st));
+	query_stats_answer(&st, nx_aaaa, sizeof(nx_aaaa));
+	query_stats_answer(&st, noq_badvers, sizeof(noq_badvers));
+	query_stats_answer(&st, caa, sizeof(caa));
+	query_stats_answer(&st, caa, 5);   /* too short: not counted */
+	ck_assert_str_eq(query_stat_types[1], "AAAA");
+	ck_assert_str_eq(query_stat_rcodes[3], "NXDOMAIN");
+	ck_assert_uint_eq(st.answers[1][3], 1);
+	ck_assert_uint_eq(st.answers[QSTAT_TYPES - 1][QSTAT_RCODES - 1], 1);
+	ck_assert_uint_eq(st.answers[QSTAT_TYPES - 1][0], 1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("expo");
@@ -94,6 +119,7 @@ int main(void)
 	tcase_add_test(tc, test_label_does_not_fit);
 	tcase_add_test(tc, test_histogram);
 	tcase_add_test(tc, test_grows);
+	tcase_add_test(tc, test_answer_counts);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
