@@ -1,16 +1,21 @@
 #!/bin/bash
-# tests/e2e/metrics.sh - GET /metrics of meshdns (metrics_listen), scraped
-# with curl: the exposition is valid
+# tests/e2e/metrics.sh - GET /metrics of meshdns (metrics_listen) and of
+# meshdns-forward (--metrics), scraped with curl: the exposition is valid
 # (promcheck.py: sample syntax, HELP/TYPE, cumulative histograms ending in
 # +Inf = _count), and the counters move by exactly what the test sent:
 # dig queries by type and rcode, the latency histogram's count, a TCP
 # connection, UPDATEs accepted and refused by reason (nsupdate), the
 # instances gauge following a registration and a health change, the
-# journal. Other paths get 404, POST 405; a bad metrics_listen is a config
-# error at its line, a port in use stops the start.
+# journal; the forwarder's listener and endpoint counters follow N
+# connections through it. Other paths get 404, POST 405.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_update.sh"
 need curl curl
+
+if [ -z "${MESHDNS_FORWARD:-}" ] || [ ! -x "$MESHDNS_FORWARD" ]; then
+	echo "error: MESHDNS_FORWARD=${MESHDNS_FORWARD:-} is not an executable file" >&2
+	exit 99
+fi
 
 PROMCHECK="$E2E_DIR/promcheck.py"
 NSCRAPE=0
@@ -153,5 +158,66 @@ delta "updates_accepted_total counts all three" 3 "$acc0" "$(val meshdns_updates
 check "GET /other is 404" test "$(curl -s -o /dev/null -w '%{http_code}' "${MURL%/metrics}/other")" = 404
 check "POST /metrics is 405" test "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$MURL")" = 405
 check "meshdns stops cleanly with the metrics listener" stop_meshdns
+
+# ---- meshdns-forward ----
+
+start_backend 127.0.0.1
+cat >"$T/fwd.yaml" <<EOF2
+listen: ["127.0.0.1:0"]
+namespaces:
+  - name: local
+    ttl: 1
+    services:
+      web:
+        instances:
+          - {id: a, address: 127.0.0.1, port: $BACKEND_PORT}
+EOF2
+start_meshdns "$T/fwd.yaml"
+FLOG=$T/meshdns-forward.log
+"$MESHDNS_FORWARD" --dns "127.0.0.1:$PORT" --listen 127.0.0.1:0=web.local --metrics 127.0.0.1:0 \
+	2>"$FLOG" >/dev/null &
+FPID=$!
+PIDS="$PIDS $FPID"
+wait_until 10 grep -q 'info forward: serving listen=.* metrics=' "$FLOG" || bail "meshdns-forward serves (log: $(cat "$FLOG"))"
+FLISTEN=$(grep -m1 -o 'listen=[^=]*' "$FLOG" | cut -d= -f2)
+FURL=http://$(grep -m1 -o 'metrics=[^ ]*' "$FLOG" | cut -d= -f2)/metrics
+# The first connection may come before the SRV set: wait until one goes through.
+wait_until 10 curl -sf --max-time 2 -o /dev/null "http://$FLISTEN/" || bail "a connection through the forwarder"
+wait_until 5 sh -c "curl -s '$FURL' | grep -q '^meshdns_forward_connections_active{.*} 0$'"
+scrape "$FURL"
+LBL="listener=$FLISTEN name=web.local"
+EP="endpoint=127.0.0.1:$BACKEND_PORT"
+c0=$(val meshdns_forward_connections_total $LBL)
+e0=$(val meshdns_forward_endpoint_connections_total $LBL $EP)
+up0=$(val meshdns_forward_received_bytes_total $LBL)
+for i in 1 2 3 4 5; do curl -sf --max-time 5 -o /dev/null "http://$FLISTEN/x$i" || fail "connection $i through the forwarder"; done
+wait_until 5 sh -c "curl -s '$FURL' | grep -q '^meshdns_forward_connections_active{.*} 0$'"
+scrape "$FURL"
+delta "forward connections_total counts 5 connections" 5 "$c0" "$(val meshdns_forward_connections_total $LBL)"
+delta "forward endpoint_connections_total counts 5 connections" 5 "$e0" "$(val meshdns_forward_endpoint_connections_total $LBL $EP)"
+expect_eq "forward connections_active is 0 when they closed" "$(val meshdns_forward_connections_active $LBL)" 0
+check "forward received_bytes_total grew by 5 requests" test $(( $(val meshdns_forward_received_bytes_total $LBL) - up0 )) -gt 100
+expect_eq "forward endpoint sent = listener received" "$(val meshdns_forward_endpoint_sent_bytes_total $LBL $EP)" "$(val meshdns_forward_received_bytes_total $LBL)"
+expect_eq "forward endpoint received = listener sent" "$(val meshdns_forward_endpoint_received_bytes_total $LBL $EP)" "$(val meshdns_forward_sent_bytes_total $LBL)"
+expect_eq "forward no connect failures" "$(val meshdns_forward_endpoint_connect_failures_total $LBL $EP)" 0
+expect_eq "forward endpoint weight from the SRV" "$(val meshdns_forward_endpoint_weight $LBL $EP)" 65535
+check "forwarder GET /other is 404" test "$(curl -s -o /dev/null -w '%{http_code}' "${FURL%/metrics}/other")" = 404
+kill -TERM "$FPID"
+wait "$FPID"
+check "meshdns-forward exits 0 with the metrics listener" test $? -eq 0
+PIDS=$(echo "$PIDS" | tr ' ' '\n' | grep -vx "$FPID" | tr '\n' ' ')
+
+# The config file's key does the same as the flag.
+printf 'metrics: "127.0.0.1:0"\n' >"$T/fwd-opts.yaml"
+"$MESHDNS_FORWARD" -c "$T/fwd-opts.yaml" --dns "127.0.0.1:$PORT" --listen 127.0.0.1:0=web.local \
+	2>"$T/fwd2.log" >/dev/null &
+FPID=$!
+PIDS="$PIDS $FPID"
+if wait_until 10 grep -q 'info forward: serving listen=.* metrics=127.0.0.1:[0-9]' "$T/fwd2.log"; then
+	scrape "http://$(grep -m1 -o 'metrics=[^ ]*' "$T/fwd2.log" | cut -d= -f2)/metrics"
+else
+	fail "meshdns-forward with metrics: in its config file serves metrics ($(cat "$T/fwd2.log"))"
+fi
+kill_pid "$FPID"
 
 done_testing
