@@ -155,6 +155,17 @@ scrape "$MURL"
 expect_eq "instances of payments-v1 is 0 after deregistration" "$(sumof meshdns_instances service=payments-v1)" 0
 delta "updates_accepted_total counts all three" 3 "$acc0" "$(val meshdns_updates_accepted_total)"
 
+# A reload keeps the listener and its counters; changing metrics_listen
+# needs a restart, and the log says so.
+before=$(val meshdns_queries_received_total)
+sed -i 's/^metrics_listen: .*/metrics_listen: "127.0.0.1:1"/' "$T/meshdns.yaml"
+kill -HUP "$MESHDNS_PID"
+wait_until 5 grep -q 'reloaded namespaces=' "$MESHDNS_LOG" || fail "meshdns reloads"
+check "a reload that changes metrics_listen says it applies after a restart" \
+	grep -q 'metrics_listen changed: it applies after a restart' "$MESHDNS_LOG"
+scrape "$MURL"
+check "after the reload the same listener serves the same counters" test "$(val meshdns_queries_received_total)" -ge "$before"
+
 check "GET /other is 404" test "$(curl -s -o /dev/null -w '%{http_code}' "${MURL%/metrics}/other")" = 404
 check "POST /metrics is 405" test "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$MURL")" = 405
 check "meshdns stops cleanly with the metrics listener" stop_meshdns
