@@ -129,11 +129,23 @@ expect_rcode "v2-key may not change payments-v1" REFUSED -y "hmac-sha512:$V2_KEY
 update add task-9.payments-v1.local. 5 A 10.0.0.9
 EOF2
 
+content0=$(val meshdns_updates_refused_total reason=content)
+zone0=$(val meshdns_updates_refused_total reason=zone)
+expect_rcode "a TXT that is not key=value is refused" REFUSED <<'EOF2'
+update add task-9.payments-v1.local. 5 A 10.0.0.9
+update add task-9.payments-v1.local. 5 TXT "nokv"
+EOF2
+expect_rcode "an UPDATE for a zone we do not serve is refused" NOTAUTH -z example.org <<'EOF2'
+update add task-9.example.org. 5 A 10.0.0.9
+EOF2
+
 scrape "$MURL"
 delta "updates_accepted_total counts the registration" 1 "$acc0" "$(val meshdns_updates_accepted_total)"
 delta "updates_refused_total{reason=tsig} counts unsigned and bad signature" 2 "$tsig0" "$(val meshdns_updates_refused_total reason=tsig)"
 delta "updates_refused_total{reason=scope} counts the out-of-scope key" 1 "$scope0" "$(val meshdns_updates_refused_total reason=scope)"
-expect_eq "no other refusal reason moved" "$(sumof meshdns_updates_refused_total)" 3
+delta "updates_refused_total{reason=content} counts the bad TXT" 1 "$content0" "$(val meshdns_updates_refused_total reason=content)"
+delta "updates_refused_total{reason=zone} counts the foreign zone" 1 "$zone0" "$(val meshdns_updates_refused_total reason=zone)"
+expect_eq "no other refusal reason moved" "$(sumof meshdns_updates_refused_total)" 5
 expect_eq "instances{payments-v1,healthy} is 1 after the registration" "$(val meshdns_instances namespace=local service=payments-v1 health=healthy)" 1
 delta "journal_records grows by the registration's record" 1 "$recs0" "$(val meshdns_journal_records)"
 check "journal_size_bytes is above the header" test "$(val meshdns_journal_size_bytes)" -gt 12
