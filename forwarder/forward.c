@@ -6,15 +6,18 @@
  * hand both sockets to the relay. While any endpoint is up, a dead backend
  * costs the client a connect timeout at most, and only until it is ejected. */
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <uv.h>
 #include "addr.h"
 #include "balance.h"
 #include "discovery.h"
 #include "forward.h"
 #include "log.h"
+#include "promhttp.h"
 #include "relay.h"
 #include "wrand.h"
 
@@ -56,6 +59,8 @@ struct fwd {
 	int draining, forced, failed;
 	struct conn *conns;
 	struct wrand_rng rng;
+	struct promhttp *metrics;    /* --metrics, else NULL */
+	double start_time;           /* unix seconds */
 };
 
 static uint64_t now_ms(struct fwd *f)
@@ -309,6 +314,90 @@ static void log_counters(struct fwd *f)
 	}
 }
 
+/* ---- metrics (GET /metrics, see promhttp.h) ---- */
+
+/* l: the label text; returns 0, or -1 when a label did not fit. */
+static int fwd_labels(char *l, size_t cap, const struct listener *lis, const struct endpoint *e)
+{
+	l[0] = '\0';
+	if (expo_label(l, cap, "listener", lis->text) < 0 ||
+	    expo_label(l, cap, "name", lis->cfg->name) < 0 ||
+	    (e && expo_label(l, cap, "endpoint", e->text) < 0))
+		return -1;
+	return 0;
+}
+
+/* One series for every listener (e NULL) or every endpoint of every listener. */
+static void fwd_series(struct expo *x, struct fwd *f, const char *name, const char *type,
+		       const char *help, int per_endpoint, size_t field)
+{
+	char l[512];
+
+	expo_head(x, name, type, help);
+	for (int k = 0; k < f->nl; k++) {
+		const struct listener *lis = &f->l[k];
+
+		if (!per_endpoint) {
+			if (fwd_labels(l, sizeof(l), lis, NULL) == 0)
+				expo_u64(x, name, l, *(const uint64_t *)((const char *)lis + field));
+			continue;
+		}
+		for (size_t i = 0; i < lis->bal.n; i++) {
+			const struct endpoint *e = &lis->bal.ep[i];
+
+			if (fwd_labels(l, sizeof(l), lis, e) == 0)
+				expo_u64(x, name, l, *(const uint64_t *)((const char *)e + field));
+		}
+	}
+}
+
+static void render_metrics(void *arg, struct expo *x)
+{
+	struct fwd *f = arg;
+	uint64_t now = now_ms(f);
+	char l[512];
+
+#define L(n, t, h, m) fwd_series(x, f, "meshdns_forward_" n, t, h, 0, offsetof(struct listener, m))
+#define E(n, t, h, m) fwd_series(x, f, "meshdns_forward_" n, t, h, 1, offsetof(struct endpoint, m))
+	L("connections_total", "counter", "Connections accepted on the listener.", accepted);
+	L("connections_active", "gauge", "Connections open on the listener now.", active);
+	L("connections_rejected_total", "counter",
+	  "Connections closed at accept: max_connections reached.", rejected);
+	L("connections_no_endpoint_total", "counter",
+	  "Connections closed because no endpoint could be connected.", no_endpoint);
+	L("received_bytes_total", "counter", "Bytes read from the listener's clients (added when a connection closes).", bytes_up);
+	L("sent_bytes_total", "counter", "Bytes written to the listener's clients (added when a connection closes).", bytes_down);
+	E("endpoint_connections_total", "counter",
+	  "Connections relayed to the endpoint (connected).", connections);
+	E("endpoint_connections_active", "gauge", "Connections relayed to the endpoint now.",
+	  active);
+	E("endpoint_sent_bytes_total", "counter", "Bytes written to the endpoint (added when a connection closes).", bytes_up);
+	E("endpoint_received_bytes_total", "counter", "Bytes read from the endpoint (added when a connection closes).", bytes_down);
+	E("endpoint_connect_failures_total", "counter",
+	  "Connects to the endpoint that failed or timed out.", connect_failures);
+	E("endpoint_ejections_total", "counter",
+	  "Times the endpoint was ejected after consecutive connect failures.", ejections);
+#undef L
+#undef E
+	expo_head(x, "meshdns_forward_endpoint_ejected", "gauge",
+		  "1 while the endpoint is ejected, else 0.");
+	for (int k = 0; k < f->nl; k++)
+		for (size_t i = 0; i < f->l[k].bal.n; i++)
+			if (fwd_labels(l, sizeof(l), &f->l[k], &f->l[k].bal.ep[i]) == 0)
+				expo_u64(x, "meshdns_forward_endpoint_ejected", l,
+					 f->l[k].bal.ep[i].ejected_until > now);
+	expo_head(x, "meshdns_forward_endpoint_weight", "gauge",
+		  "The endpoint's SRV weight (0 when it left the SRV set).");
+	for (int k = 0; k < f->nl; k++)
+		for (size_t i = 0; i < f->l[k].bal.n; i++)
+			if (fwd_labels(l, sizeof(l), &f->l[k], &f->l[k].bal.ep[i]) == 0)
+				expo_u64(x, "meshdns_forward_endpoint_weight", l,
+					 f->l[k].bal.ep[i].present ? f->l[k].bal.ep[i].weight : 0);
+	expo_head(x, "meshdns_forward_process_start_time_seconds", "gauge",
+		  "When the process started, unix seconds.");
+	expo_double(x, "meshdns_forward_process_start_time_seconds", NULL, f->start_time);
+}
+
 /* ---- signals ---- */
 
 static void on_drain_timeout(uv_timer_t *t)
@@ -326,6 +415,9 @@ static void start_drain(struct fwd *f, int signum)
 		return;
 	}
 	f->draining = 1;
+	if (f->metrics)
+		promhttp_close(f->metrics);
+	f->metrics = NULL;
 	log_info("forward", "%s: no new connections; draining %llu for at most %u ms",
 		 strsignal(signum), (unsigned long long)f->active, f->o->drain_timeout_ms);
 	for (int k = 0; k < f->nl; k++) {
@@ -401,6 +493,9 @@ static void close_everything(struct fwd *f)
 	for (int i = 0; i < 4; i++)
 		uv_close((uv_handle_t *)&f->sig[i], NULL);
 	uv_close((uv_handle_t *)&f->drain, NULL);
+	if (f->metrics)
+		promhttp_close(f->metrics);
+	f->metrics = NULL;
 	if (!f->draining) { /* a start-up failure */
 		for (int k = 0; k < f->nl; k++) {
 			if (!uv_is_closing((uv_handle_t *)&f->l[k].h))
@@ -441,6 +536,14 @@ static int setup(struct fwd *f)
 		if (o >= sizeof(desc))
 			o = sizeof(desc) - 1;
 	}
+	if (f->o->has_metrics) {
+		if (promhttp_new(&f->metrics, f->loop, &f->o->metrics, render_metrics, f, err,
+				 sizeof(err)) < 0) {
+			log_err("forward", "%s", err);
+			return -1;
+		}
+		snprintf(desc + o, sizeof(desc) - o, " metrics=%s", promhttp_address(f->metrics));
+	}
 	log_info("forward", "serving%s dns=%s version=%s", desc, f->o->dns[0] ? f->o->dns : "system",
 		 MESHDNS_VERSION);
 	return 0;
@@ -453,6 +556,12 @@ int forward_run(struct fwd_opts *o)
 
 	memset(&f, 0, sizeof(f));
 	f.o = o;
+	{
+		struct timeval tv;
+
+		if (gettimeofday(&tv, NULL) == 0)
+			f.start_time = (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+	}
 	f.loop = uv_default_loop();
 	wrand_seed_auto(&f.rng);
 	signal(SIGPIPE, SIG_IGN);

@@ -13,8 +13,9 @@
 #define MESHDNS_VERSION "dev"
 #endif
 
+/* The order of longopts and file_keys: the file keys are F_LISTEN..F_METRICS. */
 enum { F_LISTEN = 1, F_DNS, F_CONNECT, F_IDLE, F_RETRIES, F_MAXCONN, F_DRAIN, F_CONSEC,
-       F_EJECT, F_EJECT_MAX, F_EJECT_PCT, F_CONFIG, F_VERBOSE, F_HELP, F_VERSION,
+       F_EJECT, F_EJECT_MAX, F_EJECT_PCT, F_METRICS, F_CONFIG, F_VERBOSE, F_HELP, F_VERSION,
        F_LOG_FORMAT };
 
 static const struct option longopts[] = {
@@ -29,6 +30,7 @@ static const struct option longopts[] = {
 	{ "ejection-time", required_argument, NULL, F_EJECT },
 	{ "max-ejection-time", required_argument, NULL, F_EJECT_MAX },
 	{ "max-ejection-percent", required_argument, NULL, F_EJECT_PCT },
+	{ "metrics", required_argument, NULL, F_METRICS },
 	{ "config", required_argument, NULL, F_CONFIG },
 	{ "verbose", no_argument, NULL, F_VERBOSE },
 	{ "help", no_argument, NULL, F_HELP },
@@ -40,18 +42,19 @@ static const struct option longopts[] = {
 /* YAML keys, in the order of the F_* codes from F_LISTEN. */
 static const char *const file_keys[] = { "listen", "dns", "connect_timeout", "idle_timeout",
 	"retries", "max_connections", "drain_timeout", "consecutive_failures",
-	"ejection_time", "max_ejection_time", "max_ejection_percent", NULL };
+	"ejection_time", "max_ejection_time", "max_ejection_percent", "metrics", NULL };
 
 static const char usage[] =
 	"usage: meshdns-forward --listen ADDR:PORT=NAME [--listen ...] [--dns ADDR:PORT]\n"
 	"       [--connect-timeout 1] [--idle-timeout 300] [--retries 2]\n"
 	"       [--max-connections 10000] [--drain-timeout 30] [--consecutive-failures 3]\n"
 	"       [--ejection-time 5] [--max-ejection-time 300] [--max-ejection-percent 50]\n"
-	"       [-c FILE] [-v] [--log-format text|json]\n"
+	"       [--metrics ADDR:PORT] [-c FILE] [-v] [--log-format text|json]\n"
 	"Forwards each TCP connection accepted on ADDR:PORT to an endpoint of the SRV\n"
 	"records of NAME, picked by their weights (RFC 2782), retrying another endpoint\n"
 	"when a connect fails and ejecting endpoints that keep failing. Times in seconds.\n"
-	"SIGTERM drains, SIGHUP re-reads the config file, SIGUSR1 logs the counters.\n";
+	"SIGTERM drains, SIGHUP re-reads the config file, SIGUSR1 logs the counters;\n"
+	"--metrics serves them to Prometheus at http://ADDR:PORT/metrics.\n";
 
 static int bad(char *err, size_t errlen, const char *where, const char *what, const char *v)
 {
@@ -95,6 +98,12 @@ static int set(struct fwd_opts *o, int code, const char *v, const char *where, c
 		if (addr_parse(v, 53, &ss) < 0 || strlen(v) >= sizeof(o->dns))
 			return bad(err, errlen, where, "dns (want IP[:PORT])", v);
 		snprintf(o->dns, sizeof(o->dns), "%s", v);
+		return 0;
+	}
+	if (code == F_METRICS) {
+		if (addr_parse(v, 9153, &o->metrics) < 0)
+			return bad(err, errlen, where, "metrics (want IP[:PORT])", v);
+		o->has_metrics = 1;
 		return 0;
 	}
 	d = strtod(v, &end);
@@ -249,6 +258,8 @@ int fwd_opts_reload(struct fwd_opts *o, char *err, size_t errlen)
 		return 0;
 	if (load_file(&n, o->config_file, 1, err, errlen) < 0)
 		return FWD_OPTS_ERROR;
+	n.has_metrics = o->has_metrics;   /* the listener stays until a restart */
+	n.metrics = o->metrics;
 	*o = n;
 	return 0;
 }

@@ -24,6 +24,8 @@ struct fwd_opts {
 	uint32_t retries;                /* further endpoints tried after a failed connect, default 2 */
 	uint32_t max_connections;        /* default 10000 */
 	struct outlier_cfg outlier;
+	int has_metrics;                 /* --metrics: serve /metrics (applies at start only) */
+	struct sockaddr_storage metrics;
 	char config_file[4096];
 	int verbose;
 };

@@ -850,7 +850,7 @@ static int load_top(struct cctx *c, const node *root)
 		"update_rate", "update_burst", "tsig_fudge_max", "tsig_replay_cache", "cookies",
 		"cookie_secret", "udp_payload_without_cookie", "rrl_rate", "rrl_slip",
 		"rrl_ipv4_prefix", "rrl_ipv6_prefix", "rrl_table_size", "control_socket",
-		"query_log", NULL };
+		"query_log", "metrics_listen", NULL };
 	struct config *cfg = c->cfg;
 	const node *n;
 	int rc;
@@ -884,6 +884,12 @@ static int load_top(struct cctx *c, const node *root)
 	if ((rc = load_cache_keys(c, root)) < 0 || (rc = load_limit_keys(c, root)) < 0 ||
 	    (rc = load_ops_keys(c, root)) < 0)
 		return rc;
+	if ((n = get(root, "metrics_listen"))) {
+		if (n->kind != YDOC_SCALAR || addr_parse(n->value, 9153, &cfg->metrics_listen) < 0)
+			return errf(c, n, "metrics_listen: \"%s\" is not an address (IPv4, IPv4:PORT"
+				    " or [IPv6]:PORT)", n->kind == YDOC_SCALAR ? n->value : kind_name(n));
+		cfg->has_metrics = 1;
+	}
 	if ((rc = get_str(c, root, "state_dir", &cfg->state_dir)) < 0 ||
 	    (rc = get_u32(c, root, "udp_payload", 512, 4096, &cfg->udp_payload)) < 0 ||
 	    (rc = get_ms(c, root, "tcp_idle_timeout", 0.1, 3600, &cfg->tcp_idle_timeout_ms)) < 0 ||

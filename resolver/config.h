@@ -93,6 +93,8 @@ struct config {
 	char *control_socket;            /* NULL: <state_dir>/control.sock; "": off */
 	int query_log;                   /* query_log: given (default off) */
 	double query_log_sample;         /* fraction of queries logged, 0..1, default 1 */
+	int has_metrics;                 /* metrics_listen given: serve /metrics there */
+	struct sockaddr_storage metrics_listen;
 	uint32_t udp_payload;            /* EDNS size we advertise and send up to, default 1232, 512..4096 */
 	uint32_t tcp_idle_timeout_ms;    /* default 10000, 100..3600000 */
 	uint32_t tcp_max_connections;    /* default 512, 1..65535 */

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <netinet/in.h>
 #include <uv.h>
 #include "control.h"
@@ -25,6 +26,8 @@
 #include "err.h"
 #include "health.h"
 #include "log.h"
+#include "metrics.h"
+#include "promhttp.h"
 #include "registrar.h"
 #include "registry.h"
 #include "server.h"
@@ -52,6 +55,8 @@ struct daemon {
 	int recover;
 	struct control *control;       /* meshdns-ctl's socket; NULL when off */
 	struct ctlcmd_env ctl;
+	struct promhttp *metrics;      /* NULL unless metrics_listen is set */
+	double start_time;             /* unix seconds */
 };
 
 static uint64_t mono_ms(void)
@@ -278,6 +283,9 @@ static int reload(struct daemon *d, char *err, size_t errlen)
 	}
 	if (!same_listen(d->cfg, cfg))
 		log_warn("meshdns", "listen addresses changed: they apply after a restart");
+	if (d->cfg->has_metrics != cfg->has_metrics ||
+	    memcmp(&d->cfg->metrics_listen, &cfg->metrics_listen, sizeof(cfg->metrics_listen)))
+		log_warn("meshdns", "metrics_listen changed: it applies after a restart");
 	registry_carry_health(reg, d->reg);
 	registry_carry_instances(reg, d->reg);
 	health_clear(d->health);
@@ -332,6 +340,9 @@ static void on_signal(uv_signal_t *h, int signum)
 		return;
 	}
 	log_info("meshdns", "stopping on %s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+	if (d->metrics)
+		promhttp_close(d->metrics);
+	d->metrics = NULL;
 	if (d->registrar)
 		registrar_close(d->registrar);
 	d->registrar = NULL;
@@ -404,6 +415,35 @@ static int open_control(struct daemon *d)
 	return 0;
 }
 
+static void render_metrics(void *arg, struct expo *e)
+{
+	struct daemon *d = arg;
+	struct metrics_src src = { .srv = d->srv, .reg = d->reg, .registrar = d->registrar,
+				   .upstream = d->upstream, .start_time = d->start_time };
+
+	metrics_render(e, &src);
+}
+
+/* metrics_listen: GET /metrics on its own HTTP thread (promhttp.h). */
+static int open_metrics(struct daemon *d, char *desc, size_t desclen)
+{
+	char err[CFG_ERR_MAX];
+	size_t o = strlen(desc);
+	int rc;
+
+	if (!d->cfg->has_metrics)
+		return 0;
+	rc = promhttp_new(&d->metrics, &d->loop, &d->cfg->metrics_listen, render_metrics, d,
+			  err, sizeof(err));
+	if (rc < 0) {
+		log_err("meshdns", "%s", err);
+		return rc;
+	}
+	if (o < desclen)
+		snprintf(desc + o, desclen - o, " metrics=%s", promhttp_address(d->metrics));
+	return 0;
+}
+
 static int start(struct daemon *d)
 {
 	char err[CFG_ERR_MAX], desc[1024];
@@ -463,6 +503,8 @@ static int start(struct daemon *d)
 		return rc;
 	ninst = count_instances(d->reg, &nsvc);
 	server_describe(d->srv, desc, sizeof(desc));
+	if ((rc = open_metrics(d, desc, sizeof(desc))) < 0)
+		return rc;
 	log_info("meshdns", "serving%s namespaces=%zu services=%zu instances=%d checks=%zu version=%s",
 		 desc, d->cfg->nnamespaces, nsvc, ninst, health_count(d->health), MESHDNS_VERSION);
 	return 0;
@@ -479,7 +521,11 @@ int daemon_run(const struct daemon_opts *opts)
 {
 	struct daemon d = { .file = opts->config_file, .recover = opts->recover };
 	char err[CFG_ERR_MAX];
+	struct timeval tv;
 	int rc, status = 0;
+
+	if (gettimeofday(&tv, NULL) == 0)
+		d.start_time = (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 
 	signal(SIGPIPE, SIG_IGN);
 	if (load(d.file, &d.cfg, &d.reg, err, sizeof(err)) < 0) {
@@ -510,6 +556,9 @@ int daemon_run(const struct daemon_opts *opts)
 			server_close(d.srv);
 		if (d.health)
 			health_close(d.health);
+		if (d.metrics)
+			promhttp_close(d.metrics);
+		d.metrics = NULL;
 		d.srv = NULL;
 		d.health = NULL;
 		uv_walk(&d.loop, close_any, NULL);

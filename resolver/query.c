@@ -669,6 +669,7 @@ static size_t outside(struct query_ctx *q, const struct view *v, struct answer *
 		q->stats.cache_hits++;
 		return n;
 	}
+	q->stats.cache_misses++;
 	if (!(r->flags & F_RD)) {
 		a->rcode = RC_REFUSED;
 		a->ede = EDE_NOT_AUTHORITATIVE;
@@ -732,4 +733,50 @@ size_t query_process(struct query_ctx *q, const struct view *v, const uint8_t *r
 			return outside(q, v, &a, &r, req, resp, respcap, tcp);
 	}
 	return finish(q, &a, &r, v, limit, have_q);
+}
+
+const char *const query_stat_types[QSTAT_TYPES] = {
+	"A", "AAAA", "SRV", "TXT", "PTR", "CNAME", "MX", "NS", "SOA", "ANY", "HTTPS", "SVCB",
+	"other"
+};
+const char *const query_stat_rcodes[QSTAT_RCODES] = {
+	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "other"
+};
+
+static unsigned stat_type(uint16_t t)
+{
+	switch (t) {
+	case 1: return 0;
+	case 28: return 1;
+	case 33: return 2;
+	case 16: return 3;
+	case 12: return 4;
+	case 5: return 5;
+	case 15: return 6;
+	case 2: return 7;
+	case 6: return 8;
+	case 255: return 9;
+	case 65: return 10;
+	case 64: return 11;
+	default: return QSTAT_TYPES - 1;
+	}
+}
+
+void query_stats_answer(struct query_stats *st, const uint8_t *resp, size_t len)
+{
+	unsigned rc, ty = QSTAT_TYPES - 1;
+	size_t p = HDR;
+
+	if (len < HDR)
+		return;
+	rc = resp[3] & 0xF;
+	if (rc >= QSTAT_RCODES - 1)
+		rc = QSTAT_RCODES - 1;
+	if (resp[4] | resp[5]) {   /* the question's name is never compressed */
+		while (p < len && resp[p] && resp[p] < 64)
+			p += 1 + (size_t)resp[p];
+		if (p + 3 <= len && !resp[p])
+			ty = stat_type((uint16_t)(resp[p + 1] << 8 | resp[p + 2]));
+	}
+	st->answers[ty][rc]++;
 }

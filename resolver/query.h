@@ -20,10 +20,19 @@
 #define QUERY_COMP_MAX 64     /* names remembered for compression per answer */
 #define QUERY_UDP_MIN 512     /* RFC 1035 4.2.1 */
 
+/* Answers by question type and rcode (meshdns_queries_total): a bounded
+ * label set, the common types and the header rcodes 0-5, each with "other". */
+#define QSTAT_TYPES 13
+#define QSTAT_RCODES 7
+extern const char *const query_stat_types[QSTAT_TYPES];
+extern const char *const query_stat_rcodes[QSTAT_RCODES];
+
 struct query_stats {
 	uint64_t queries, noerror, nxdomain, servfail, formerr, notimp, refused, dropped;
 	uint64_t truncated, cache_hits, forwarded;
 	uint64_t badcookie;
+	uint64_t cache_misses;   /* outside our namespaces and not in the cache */
+	uint64_t answers[QSTAT_TYPES][QSTAT_RCODES];  /* counted by query_stats_answer */
 };
 
 /* A question for the upstream resolvers: what query_process leaves in
@@ -65,5 +74,9 @@ void query_ctx_init(struct query_ctx *q, uint64_t seed);
  * response, or (q->fwd.pending) a question for the upstream resolvers. */
 size_t query_process(struct query_ctx *q, const struct view *v, const uint8_t *req,
 		     size_t reqlen, uint8_t *resp, size_t respcap, int tcp);
+
+/* Counts an answer about to be sent (resp, len bytes) in st->answers by its
+ * question's type and its header rcode; no question counts as "other". */
+void query_stats_answer(struct query_stats *st, const uint8_t *resp, size_t len);
 
 #endif

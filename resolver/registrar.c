@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include "err.h"
+#include "expo.h"
 #include "journal.h"
 #include "log.h"
 #include "registrar.h"
@@ -56,8 +57,10 @@ struct registrar {
 	size_t nbuckets;
 	struct replay replay;        /* MACs of verified UPDATEs: tsig_replay_cache */
 	uint64_t overflows_logged;
-	uint64_t accepted, refused;  /* UPDATEs, for meshdns-ctl stats */
 	struct update_plan plan;
+	uint64_t sync_ns;            /* how long the last fdatasync took (set by sync_work) */
+	uint64_t accepted, refused[REGISTRAR_NWHY];
+	struct expo_hist fsync;      /* meshdns_journal_fsync_seconds */
 	uint8_t out[65535];
 };
 
@@ -152,6 +155,7 @@ int registrar_new(struct registrar **out, uv_loop_t *loop, const char *state_dir
 		return -ENOMEM;
 	r->loop = loop;
 	r->ready_tail = &r->ready;
+	expo_hist_init(&r->fsync, registrar_fsync_bounds, REGISTRAR_FSYNC_BUCKETS);
 	r->reg = reg;
 	if (reg->cfg->nkeys && !(r->buckets = calloc(reg->cfg->nkeys, sizeof(*r->buckets)))) {
 		free(r);
@@ -227,8 +231,12 @@ void registrar_set_registry(struct registrar *r, struct registry *reg)
 }
 
 /* Sends a's answer: the NOERROR one when ok, else its SERVFAIL one. */
-static void reply(struct answer *a, int ok)
+static void reply(struct registrar *r, struct answer *a, int ok)
 {
+	if (ok)
+		r->accepted++;
+	else
+		r->refused[REGISTRAR_WHY_SERVFAIL]++;
 	if (ok)
 		server_reply(a->req, a->msg, a->len);
 	else if (a->fail_len)
@@ -244,8 +252,10 @@ static void reply(struct answer *a, int ok)
 static void sync_work(uv_work_t *w)
 {
 	struct registrar *r = w->data;
+	uint64_t t0 = uv_hrtime();
 
 	r->sync_rc = journal_sync(r->j);
+	r->sync_ns = uv_hrtime() - t0;
 }
 
 /* Rewrites the journal as a snapshot of the live UPDATE instances; 0 once
@@ -315,6 +325,8 @@ static void sync_done(uv_work_t *w, int status)
 
 	r->syncing = NULL;
 	r->syncing_now = 0;
+	if (status == 0)
+		expo_hist_observe(&r->fsync, (double)r->sync_ns / 1e9, 1);
 	if (!ok)
 		r->sync_failed = 1;
 	if (!ok)
@@ -330,7 +342,7 @@ static void sync_done(uv_work_t *w, int status)
 			r->ready_tail = &a->next;
 			continue;
 		}
-		reply(a, ok);
+		reply(r, a, ok);
 	}
 	if (!r->waiting && !r->closing)
 		maybe_compact(r);
@@ -392,7 +404,7 @@ void registrar_published(struct registrar *r)
 	r->ready_tail = &r->ready;
 	for (; a; a = next) {
 		next = a->next;
-		reply(a, 1);
+		reply(r, a, 1);
 	}
 }
 
@@ -470,6 +482,54 @@ static void rate_limit(struct registrar *r, struct update_plan *p)
 	p->why = p->why_buf;
 }
 
+/* The reason label of a refusal, from its rcode and EDE text (update.c and
+ * the checks above write those texts). */
+static enum registrar_why refusal_why(const struct update_plan *p)
+{
+	const char *w = p->why ? p->why : "";
+
+	switch (p->rcode) {
+	case 1: return REGISTRAR_WHY_MALFORMED;           /* FORMERR */
+	case 2: return REGISTRAR_WHY_SERVFAIL;
+	case 9:                                           /* NOTAUTH */
+		return !strncmp(w, "this server is not authoritative", 32) ? REGISTRAR_WHY_ZONE
+									   : REGISTRAR_WHY_TSIG;
+	case 6: case 7: case 8: case 3: return REGISTRAR_WHY_PREREQ;  /* YX/NX */
+	case 10: return REGISTRAR_WHY_ZONE;               /* NOTZONE */
+	case 0: return REGISTRAR_WHY_OTHER;               /* NOERROR but nothing applied */
+	default: break;
+	}
+	if (!strncmp(w, "replay:", 7))
+		return REGISTRAR_WHY_REPLAY;
+	if (!strncmp(w, "limit update_rate", 17))
+		return REGISTRAR_WHY_RATE;
+	if (!strncmp(w, "limit ", 6) || strstr(w, "at most"))
+		return REGISTRAR_WHY_LIMIT;
+	if (!strncmp(w, "updates must be signed", 22))
+		return REGISTRAR_WHY_TSIG;
+	if (!strncmp(w, "key ", 4) && strstr(w, " may not change "))
+		return REGISTRAR_WHY_SCOPE;
+	return REGISTRAR_WHY_CONTENT;
+}
+
+const char *const registrar_why_names[REGISTRAR_NWHY] = {
+	"tsig", "scope", "limit", "rate", "replay", "malformed", "prerequisite", "zone",
+	"content", "servfail", "other"
+};
+
+void registrar_get_metrics(const struct registrar *r, struct registrar_metrics *m)
+{
+	m->accepted = r->accepted;
+	memcpy(m->refused, r->refused, sizeof(m->refused));
+	m->fsync = &r->fsync;
+	m->journal_bytes = journal_size(r->j);
+	m->journal_records = journal_records(r->j);
+}
+
+const double registrar_fsync_bounds[REGISTRAR_FSYNC_BUCKETS] = {
+	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
+};
+
 void registrar_on_update(void *arg, struct server_req *req, const uint8_t *msg, size_t len)
 {
 	struct registrar *r = arg;
@@ -479,7 +539,8 @@ void registrar_on_update(void *arg, struct server_req *req, const uint8_t *msg, 
 	int rc, applied = 0;
 
 	if (r->closing || update_plan(r->reg, msg, len, now, p) < 0) {
-		r->refused++;
+		if (!r->closing)
+			r->refused[REGISTRAR_WHY_MALFORMED]++;
 		server_reply(req, NULL, 0);
 		return;
 	}
@@ -508,13 +569,12 @@ void registrar_on_update(void *arg, struct server_req *req, const uint8_t *msg, 
 	n = update_answer(p, msg, len, now, r->out, sizeof(r->out));
 	if (!applied) {
 		if (p->rcode)
-			r->refused++;
+			r->refused[refusal_why(p)]++;
 		else
-			r->accepted++;
+			r->accepted++;      /* NOERROR with nothing to change (prerequisites only) */
 		server_reply(req, r->out, n);
 		return;
 	}
-	r->accepted++;
 	log_info("update", "accepted changes=%zu lease=%u", p->nchanges, p->lease);
 	r->applied_seq++;
 	r->changed(r->arg);
@@ -548,7 +608,9 @@ void registrar_counts(const struct registrar *r, uint64_t *accepted, uint64_t *r
 		      uint64_t *journal_bytes)
 {
 	*accepted = r->accepted;
-	*refused = r->refused;
+	*refused = 0;
+	for (size_t i = 0; i < REGISTRAR_NWHY; i++)
+		*refused += r->refused[i];
 	*journal_bytes = r->j ? journal_size(r->j) : 0;
 }
 
@@ -588,7 +650,7 @@ void registrar_close(struct registrar *r)
 
 		for (struct answer *a = r->waiting, *next; a; a = next) {
 			next = a->next;
-			reply(a, ok);
+			reply(r, a, ok);
 		}
 		r->waiting = NULL;
 	}

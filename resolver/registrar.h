@@ -40,6 +40,23 @@ void registrar_counts(const struct registrar *r, uint64_t *accepted, uint64_t *r
  * drain_set, syncs it (blocking: an operator's command, not a hot path) and
  * applies it. Returns 0 or a negative code. */
 int registrar_set_drained(struct registrar *r, const struct instance *in, int drained);
+/* For the metrics: UPDATEs answered NOERROR, refusals by reason (the label
+ * names are registrar_why_names), fdatasync latency and the journal's size. */
+enum registrar_why {
+	REGISTRAR_WHY_TSIG, REGISTRAR_WHY_SCOPE, REGISTRAR_WHY_LIMIT, REGISTRAR_WHY_RATE,
+	REGISTRAR_WHY_REPLAY, REGISTRAR_WHY_MALFORMED, REGISTRAR_WHY_PREREQ, REGISTRAR_WHY_ZONE,
+	REGISTRAR_WHY_CONTENT, REGISTRAR_WHY_SERVFAIL, REGISTRAR_WHY_OTHER, REGISTRAR_NWHY
+};
+extern const char *const registrar_why_names[REGISTRAR_NWHY];
+#define REGISTRAR_FSYNC_BUCKETS 14
+extern const double registrar_fsync_bounds[REGISTRAR_FSYNC_BUCKETS];
+struct expo_hist;
+struct registrar_metrics {
+	uint64_t accepted, refused[REGISTRAR_NWHY];
+	const struct expo_hist *fsync;
+	uint64_t journal_bytes, journal_records;
+};
+void registrar_get_metrics(const struct registrar *r, struct registrar_metrics *m);
 /* Answers what is pending (after the last sync), then frees r once its
  * handles closed (uv_run must go on). */
 void registrar_close(struct registrar *r);

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "addr.h"
+#include "expo.h"
 #include "err.h"
 #include "log.h"
 #include "qlog.h"
@@ -88,6 +89,7 @@ struct server_req {
 	struct listener *l;         /* UDP: the socket and the client */
 	struct sockaddr_storage peer;
 	struct conn *conn;          /* TCP: the connection (holds a reference) */
+	uint64_t t0;                /* uv_hrtime() when the query arrived */
 };
 
 struct server {
@@ -99,7 +101,8 @@ struct server {
 	uint32_t idle_ms, read_ms, max_conns, max_per_client, max_msg;
 	uint64_t hash_seed;
 	struct conn *buckets[CONN_BUCKETS];
-	uint64_t tcp_refused, tcp_evicted, tcp_timeouts;
+	uint64_t tcp_refused, tcp_evicted, tcp_timeouts, tcp_accepted;
+	struct expo_hist latency;   /* meshdns_query_duration_seconds */
 	int cookie_set;             /* qctx.cookies.cur holds a secret */
 	struct rrl rrl;             /* rrl_rate; the table is rebuilt when a reload changes it */
 	server_update_cb update_cb;
@@ -154,6 +157,7 @@ static struct server_req *req_new(struct server *s, struct listener *l, const st
 	if (peer)
 		memcpy(&r->peer, peer, addr_len(peer));
 	r->conn = c;
+	r->t0 = uv_hrtime();
 	if (c)
 		c->refs++;
 	s->pending++;
@@ -194,6 +198,8 @@ static size_t udp_answer(struct server *s, struct listener *l, const struct view
 		qlog_write(from, u->in[i], len, u->out[i], n, uv_hrtime() - t0, 0);
 	if (n && s->rrl.t && !s->qctx.cookie_ok)
 		n = rrl_apply(s, from, u->out[i], n);
+	if (n)
+		query_stats_answer(&s->qctx.stats, u->out[i], n);
 	if (!n) {
 		struct server_req *r;
 
@@ -268,6 +274,7 @@ static void udp_readable(uv_poll_t *h, int status, int events)
 	s->qctx.now = uv_now(s->loop) / 1000;
 	s->qctx.wall = (uint32_t)time(NULL);
 	for (int round = 0; round < UDP_ROUNDS; round++) {
+		uint64_t t0 = uv_hrtime();
 		unsigned nout = 0;
 		int n;
 
@@ -296,6 +303,8 @@ static void udp_readable(uv_poll_t *h, int status, int events)
 			nout++;
 		}
 		udp_flush(s, l, nout);
+		if (nout)  /* one clock read per batch: every answer took the batch's time */
+			expo_hist_observe(&s->latency, (double)(uv_hrtime() - t0) / 1e9, nout);
 		if (n < UDP_BATCH)
 			return;
 	}
@@ -588,6 +597,7 @@ static int conn_send(struct conn *c, const uint8_t *msg, size_t len)
 static void conn_process(struct conn *c)
 {
 	struct server *s = c->srv;
+	uint64_t t0 = uv_hrtime(), nans = 0;
 	size_t off = 0;
 
 	while (!c->closing && c->in_len - off >= 2) {
@@ -637,9 +647,13 @@ static void conn_process(struct conn *c)
 		}
 		s->wscratch[0] = (uint8_t)(n >> 8);
 		s->wscratch[1] = (uint8_t)n;
+		query_stats_answer(&s->qctx.stats, s->wscratch + 2, n);
+		nans++;
 		if (conn_send(c, s->wscratch, n + 2) < 0)
 			conn_close(c);
 	}
+	if (nans)
+		expo_hist_observe(&s->latency, (double)(uv_hrtime() - t0) / 1e9, nans);
 	if (off) {
 		memmove(c->in, c->in + off, c->in_len - off);
 		c->in_len -= off;
@@ -722,6 +736,7 @@ static int tcp_admit(struct server *s, struct conn *c)
 		s->tcp_evicted++;
 		conn_close(victim);
 	}
+	s->tcp_accepted++;
 	c->bnext = s->buckets[c->bucket];
 	s->buckets[c->bucket] = c;
 	c->hashed = 1;
@@ -863,6 +878,7 @@ int server_new(struct server **out, uv_loop_t *loop, const struct config *cfg,
 	if (getrandom(&s->hash_seed, sizeof(s->hash_seed), 0) != sizeof(s->hash_seed))
 		s->hash_seed = uv_hrtime();
 	query_ctx_init(&s->qctx, 0);
+	expo_hist_init(&s->latency, server_latency_bounds, SERVER_LATENCY_BUCKETS);
 	server_set_limits(s, cfg);
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		s->nls++;
@@ -974,6 +990,21 @@ size_t server_tcp_connections(const struct server *s)
 	return s->nconns;
 }
 
+const double server_latency_bounds[SERVER_LATENCY_BUCKETS] = {
+	0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+	0.025, 0.05, 0.1, 0.25, 0.5, 1
+};
+
+void server_get_metrics(const struct server *s, struct server_metrics *m)
+{
+	m->latency = &s->latency;
+	m->tcp_open = s->nconns;
+	m->tcp_accepted = s->tcp_accepted;
+	m->tcp_refused = s->tcp_refused;
+	m->tcp_evicted = s->tcp_evicted;
+	m->tcp_timeouts = s->tcp_timeouts;
+}
+
 void server_set_update_cb(struct server *s, server_update_cb cb, void *arg)
 {
 	s->update_cb = cb;
@@ -992,6 +1023,11 @@ void server_reply(struct server_req *r, const uint8_t *msg, size_t len)
 	struct server *s = r->srv;
 	struct conn *c = r->conn;
 
+	/* Answers to queries (not UPDATEs) that waited for the upstream. */
+	if (len >= 12 && (msg[2] & 0xF8) == 0x80) {
+		query_stats_answer(&s->qctx.stats, msg, len);
+		expo_hist_observe(&s->latency, (double)(uv_hrtime() - r->t0) / 1e9, 1);
+	}
 	if (c) {
 		c->refs--;
 		if (len && len <= MSG_MAX && !c->closing) {

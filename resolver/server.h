@@ -36,6 +36,18 @@ void server_set_view(struct server *s, const struct view *v);
 void server_describe(const struct server *s, char *out, size_t outlen);
 const struct query_stats *server_stats(const struct server *s);
 size_t server_tcp_connections(const struct server *s);
+/* For the metrics: the query latency histogram (seconds from a batch's
+ * arrival to its answers' send; for forwarded queries, to the upstream's
+ * answer being sent) and the TCP counters. */
+#define SERVER_LATENCY_BUCKETS 16
+extern const double server_latency_bounds[SERVER_LATENCY_BUCKETS];
+struct expo_hist;
+struct server_metrics {
+	const struct expo_hist *latency;
+	size_t tcp_open;
+	uint64_t tcp_accepted, tcp_refused, tcp_evicted, tcp_timeouts;
+};
+void server_get_metrics(const struct server *s, struct server_metrics *m);
 /* UPDATE messages (opcode 5) are not answered by the query path: they go to
  * cb with a pending request, and whoever handles them answers later with
  * server_reply() (after the journal made the change durable). Without a
