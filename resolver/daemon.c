@@ -26,6 +26,7 @@
 #include "registrar.h"
 #include "registry.h"
 #include "server.h"
+#include "notify.h"
 #include "upstream.h"
 #include "view.h"
 #include "xfr.h"
@@ -49,6 +50,7 @@ struct daemon {
 	struct cache *cache;
 	struct upstream *upstream;     /* NULL: names outside our namespaces are REFUSED */
 	struct xfr *xfr;               /* serials and zone transfers */
+	struct notifier *notifier;     /* NOTIFY after a serial rose */
 	int recover;
 };
 
@@ -86,8 +88,8 @@ static void on_serial(void *arg, const struct cfg_namespace *ns, uint32_t serial
 {
 	struct daemon *d = arg;
 
-	(void)d;
 	log_debug("xfr", "%s serial %u", ns->name, serial);
+	notifier_changed(d->notifier, d->cfg, ns, serial);
 }
 
 static int xfr_emit(void *arg, const uint8_t *msg, size_t len)
@@ -358,6 +360,8 @@ static void on_signal(uv_signal_t *h, int signum)
 	if (d->upstream)
 		upstream_close(d->upstream);
 	d->upstream = NULL;
+	notifier_close(d->notifier);
+	d->notifier = NULL;
 	server_close(d->srv);
 	d->srv = NULL;
 	health_close(d->health);
@@ -402,7 +406,8 @@ static int start(struct daemon *d)
 		return rc;
 	if ((rc = open_registrar(d)) < 0)
 		return rc;
-	if ((rc = xfr_new(&d->xfr, d->cfg->state_dir)) < 0) {
+	if ((rc = xfr_new(&d->xfr, d->cfg->state_dir)) < 0 ||
+	    (rc = notifier_new(&d->notifier, &d->loop)) < 0) {
 		log_err("meshdns", "cannot start zone transfers: %s", err_str(rc));
 		return rc;
 	}
@@ -486,6 +491,8 @@ int daemon_run(const struct daemon_opts *opts)
 		if (d.upstream)
 			upstream_close(d.upstream);
 		d.upstream = NULL;
+		notifier_close(d.notifier);
+		d.notifier = NULL;
 		if (d.srv)
 			server_close(d.srv);
 		if (d.health)
