@@ -37,7 +37,8 @@ static int set_push(struct ixset *s, uint64_t h, const uint8_t *a, size_t al,
 		s->rcap = cap;
 	}
 	memcpy(s->bytes + s->blen, a, al);
-	memcpy(s->bytes + s->blen + al, b, bl);
+	if (bl)
+		memcpy(s->bytes + s->blen + al, b, bl);
 	if (cl)
 		memcpy(s->bytes + s->blen + al + bl, c, cl);
 	s->r[s->n].h = h;
