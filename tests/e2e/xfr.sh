@@ -114,7 +114,11 @@ secondaries_at() {
 	[ -n "$s" ] && [ "$(serial_at "$NSD_PORT")" = "$s" ] && [ "$(serial_at "$KNOT_PORT")" = "$s" ]
 }
 # serial_lt A B: A < B in RFC 1982 arithmetic.
-serial_lt() { local d=$(( ($2 - $1) & 0xffffffff )); [ "$d" -gt 0 ] && [ "$d" -lt 2147483648 ]; }
+serial_lt() {
+	case "$1$2" in *[!0-9]* | "") return 1 ;; esac
+	local d=$(( ($2 - $1) & 0xffffffff ))
+	[ "$d" -gt 0 ] && [ "$d" -lt 2147483648 ]
+}
 has_a() { [ "$(a_at "$1" "$2")" = "$3" ]; }
 no_a() { [ -z "$(a_at "$1" "$2")" ] && dig +time=1 +tries=1 -p "$1" @127.0.0.1 "$2" A 2>/dev/null | grep -q 'status: NXDOMAIN'; }
 

@@ -111,7 +111,13 @@ static ldns_rr_list *verify_all(const struct msgs *ms, ldns_rdf *mac)
 			ldns_rdf_deep_free(prev);
 		prev = ldns_rdf_clone(ldns_rr_rdf(ldns_pkt_tsig(p), 3));
 		ck_assert_int_eq(ldns_pkt_get_rcode(p), 0);
-		ldns_rr_list_push_rr_list(all, ldns_rr_list_clone(ldns_pkt_answer(p)));
+		{
+			ldns_rr_list *copy = ldns_rr_list_clone(ldns_pkt_answer(p));
+
+			ck_assert_ptr_nonnull(copy);
+			ck_assert(ldns_rr_list_push_rr_list(all, copy));
+			ldns_rr_list_free(copy);   /* the records now belong to all */
+		}
 		ldns_pkt_free(p);
 	}
 	if (prev != mac)
