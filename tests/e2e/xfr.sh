@@ -32,8 +32,16 @@ $TTL 5
 ns	IN A	127.0.0.1
 EOF
 write_update_config "$T/meshdns.yaml" "$T/state" "    zone: $T/local.zone
+    max_instances_per_service: 5000
     allow_transfer: [$XFR_KEY]
     notify: [\"127.0.0.1:$NSD_PORT\", \"127.0.0.1:$KNOT_PORT\"]"
+# 1,500 static instances of `other`: a transfer of several messages, each
+# signed with the running MAC (RFC 8945 5.3.1), which both secondaries check.
+awk 'BEGIN { print "      other:"; print "        instances:"
+	for (i = 0; i < 1500; i++)
+		printf "          - {id: s%d, address: 10.1.%d.%d, port: 80}\n", i, i / 250, i % 250 + 1 }' \
+	>"$T/other.yaml"
+sed -i -e "/^      other: {}$/r $T/other.yaml" -e '/^      other: {}$/d' "$T/meshdns.yaml"
 echo "  - {name: $XFR_KEY, algorithm: hmac-sha256, secret: \"$XFR_SECRET\"}" >>"$T/meshdns.yaml"
 mkdir -p "$T/state"
 start_meshdns "$T/meshdns.yaml"
@@ -129,6 +137,11 @@ if ! wait_until 20 secondaries_at; then
 	     "nsd $(serial_at "$NSD_PORT"), knot $(serial_at "$KNOT_PORT"))"
 fi
 pass "NSD and Knot transferred local. from meshdns (serial $(serial_at "$PORT"))"
+check "NSD has the last of 1,500 static instances (a multi-message AXFR)" \
+	has_a "$NSD_PORT" s1499.other.local 10.1.5.250
+check "Knot has it too" has_a "$KNOT_PORT" s1499.other.local 10.1.5.250
+check "NSD has all 1,500 in other.local's SRV set" \
+	[ "$(dig +short +tcp -p "$NSD_PORT" @127.0.0.1 other.local SRV | grep -c .)" = 1500 ]
 check "the static NS record reached NSD" \
 	[ "$(dig +short -p "$NSD_PORT" @127.0.0.1 local NS)" = "ns.local." ]
 
@@ -195,6 +208,8 @@ check "a signed AXFR lists task-2's A, TXT and SRV records" \
 		 grep -q '^payments-v1.local.*SRV.*5000 task-2.payments-v1.local.' '$T/axfr'"
 check "... begins and ends with the SOA at the current serial" \
 	[ "$(grep -v '^;' "$T/axfr" | grep -c "SOA.* $S3 ")" = 2 ]
+check "... in several messages" \
+	bash -c "grep -q 'XFR size: .*messages \\([2-9]\\|[1-9][0-9]\\)' '$T/axfr'"
 check "... and is signed (dig verified the TSIG)" \
 	bash -c "grep -q 'TSIG' '$T/axfr' && ! grep -qi 'tsig.*fail\|failure' '$T/axfr'"
 check "... and has no trace of task-1" bash -c "! grep -q task-1 '$T/axfr'"
