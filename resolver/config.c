@@ -565,7 +565,8 @@ static int load_namespace(struct cctx *c, const node *m, struct cfg_namespace *n
 	static const char *const keys[] = { "name", "zone", "ttl", "negative_ttl", "max_answers",
 		"default_lease", "min_lease", "max_lease", "slow_start", "warning_factor",
 		"on_all_unhealthy", "services", "routers", "max_instances",
-		"max_instances_per_service", "max_attributes", "max_attribute_size", NULL };
+		"max_instances_per_service", "max_attributes", "max_attribute_size",
+		"allow_transfer", "notify", NULL };
 	const node *n;
 	int rc, len;
 
@@ -735,6 +736,63 @@ static int load_keys(struct cctx *c, const node *n)
 	return 0;
 }
 
+/* ---- zone transfers ---- */
+
+/* allow_transfer: key names from `keys`, so it is read after them. */
+static int get_key_names(struct cctx *c, const node *n, char ***out, size_t *count)
+{
+	int rc;
+
+	if ((rc = want(c, n, YDOC_SEQ, "allow_transfer")) < 0)
+		return rc;
+	if (!(*out = calloc(n->n ? n->n : 1, sizeof(char *))))
+		return -ENOMEM;
+	for (size_t i = 0; i < n->n; i++) {
+		const node *a = n->items[i];
+		size_t k = 0;
+
+		while (a->kind == YDOC_SCALAR && k < c->cfg->nkeys &&
+		       strcasecmp(c->cfg->keys[k].name, a->value))
+			k++;
+		if (a->kind != YDOC_SCALAR || k == c->cfg->nkeys)
+			return errf(c, a, "allow_transfer: \"%s\" is not the name of a key in `keys`",
+				    a->kind == YDOC_SCALAR ? a->value : kind_name(a));
+		if (!((*out)[*count] = strdup(a->value)))
+			return -ENOMEM;
+		(*count)++;
+	}
+	return 0;
+}
+
+static int load_xfr(struct cctx *c, const node *root)
+{
+	struct config *cfg = c->cfg;
+	const node *n, *nss = get(root, "namespaces");
+	int rc;
+
+	if ((n = get(root, "allow_transfer")) &&
+	    (rc = get_key_names(c, n, &cfg->allow_transfer, &cfg->nallow_transfer)) < 0)
+		return rc;
+	if ((n = get(root, "notify")) &&
+	    (rc = get_addrs(c, n, "notify", 53, &cfg->notify, &cfg->nnotify, NULL)) < 0)
+		return rc;
+	for (size_t i = 0; i < cfg->nnamespaces; i++) {
+		struct cfg_namespace *ns = &cfg->namespaces[i];
+
+		if ((n = get(nss->items[i], "allow_transfer"))) {
+			ns->has_allow_transfer = 1;
+			if ((rc = get_key_names(c, n, &ns->allow_transfer, &ns->nallow_transfer)) < 0)
+				return rc;
+		}
+		if ((n = get(nss->items[i], "notify"))) {
+			ns->has_notify = 1;
+			if ((rc = get_addrs(c, n, "notify", 53, &ns->notify, &ns->nnotify, NULL)) < 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
 /* ---- top level ---- */
 
 static int load_cache_keys(struct cctx *c, const node *root)
@@ -850,7 +908,8 @@ static int load_top(struct cctx *c, const node *root)
 		"update_rate", "update_burst", "tsig_fudge_max", "tsig_replay_cache", "cookies",
 		"cookie_secret", "udp_payload_without_cookie", "rrl_rate", "rrl_slip",
 		"rrl_ipv4_prefix", "rrl_ipv6_prefix", "rrl_table_size", "control_socket",
-		"query_log", "metrics_listen", NULL };
+		"query_log", "metrics_listen",
+		"allow_transfer", "notify", NULL };
 	struct config *cfg = c->cfg;
 	const node *n;
 	int rc;
@@ -901,7 +960,7 @@ static int load_top(struct cctx *c, const node *root)
 		return rc;
 	if ((n = get(root, "keys")) && (rc = load_keys(c, n)) < 0)
 		return rc;
-	return 0;
+	return load_xfr(c, root);
 }
 
 static int load(struct config **out, const char *name, const char *text, char *errbuf,
@@ -1007,7 +1066,11 @@ void config_free(struct config *cfg)
 		free(ns->services);
 		free(ns->routers);
 		free(ns->zone);
+		free_strings(ns->allow_transfer, ns->nallow_transfer);
+		free(ns->notify);
 	}
+	free_strings(cfg->allow_transfer, cfg->nallow_transfer);
+	free(cfg->notify);
 	for (size_t i = 0; cfg->keys && i < cfg->nkeys; i++) {
 		free(cfg->keys[i].secret);
 		free_strings(cfg->keys[i].allow, cfg->keys[i].nallow);

@@ -72,6 +72,14 @@ struct cfg_namespace {
 	size_t nservices;
 	struct cfg_router *routers;
 	size_t nrouters;
+	/* Zone transfers (xfr.h): key names allowed to transfer, and NOTIFY
+	 * targets. has_* 0: the top level's lists apply. */
+	char **allow_transfer;
+	size_t nallow_transfer;
+	int has_allow_transfer;
+	struct sockaddr_storage *notify;
+	size_t nnotify;
+	int has_notify;
 };
 
 struct cfg_key {
@@ -127,6 +135,10 @@ struct config {
 	size_t nnamespaces;              /* at least 1 */
 	struct cfg_key *keys;
 	size_t nkeys;
+	char **allow_transfer;           /* defaults of the namespaces' lists */
+	size_t nallow_transfer;
+	struct sockaddr_storage *notify;
+	size_t nnotify;
 };
 
 /* The configuration used when meshdns runs with no -c: namespace `local`,

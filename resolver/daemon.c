@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <uv.h>
 #include "control.h"
@@ -31,8 +32,10 @@
 #include "registrar.h"
 #include "registry.h"
 #include "server.h"
+#include "notify.h"
 #include "upstream.h"
 #include "view.h"
+#include "xfr.h"
 
 struct daemon {
 	uv_loop_t loop;
@@ -52,6 +55,8 @@ struct daemon {
 	struct registrar *registrar;   /* NULL until a key allows registrations */
 	struct cache *cache;
 	struct upstream *upstream;     /* NULL: names outside our namespaces are REFUSED */
+	struct xfr *xfr;               /* serials and zone transfers */
+	struct notifier *notifier;     /* NOTIFY after a serial rose */
 	int recover;
 	struct control *control;       /* meshdns-ctl's socket; NULL when off */
 	struct ctlcmd_env ctl;
@@ -89,6 +94,32 @@ static void on_pace(uv_timer_t *t);
 #define PACE_FACTOR 50
 #define PACE_MAX_NS 500000000ull
 
+static void on_serial(void *arg, const struct cfg_namespace *ns, uint32_t serial)
+{
+	struct daemon *d = arg;
+
+	log_debug("xfr", "%s serial %u", ns->name, serial);
+	notifier_changed(d->notifier, d->cfg, ns, serial);
+}
+
+static int xfr_emit(void *arg, const uint8_t *msg, size_t len)
+{
+	return server_reply_part(arg, msg, len);
+}
+
+/* AXFR/IXFR from the server (server_xfr_cb): answered at once, from the
+ * published view. */
+static void on_xfr(void *arg, struct server_req *req, const uint8_t *msg, size_t len, int tcp)
+{
+	struct daemon *d = arg;
+	int rc = xfr_answer(d->xfr, d->view, d->cfg, msg, len, tcp, (uint64_t)time(NULL),
+			    xfr_emit, req);
+
+	if (rc < 0)
+		log_debug("xfr", "transfer ended early: %s", err_str(rc));
+	server_reply(req, NULL, 0);
+}
+
 static int publish(struct daemon *d)
 {
 	struct view *v;
@@ -100,6 +131,8 @@ static int publish(struct daemon *d)
 			err_str(rc));
 		return rc;
 	}
+	/* Serials and IXFR differences are part of the build's cost (pacing). */
+	xfr_publish(d->xfr, v, d->cfg, (uint64_t)time(NULL), on_serial, d);
 	d->build_ns = uv_hrtime() - t0;
 	d->dirty = 0;
 	if (d->srv)
@@ -351,6 +384,8 @@ static void on_signal(uv_signal_t *h, int signum)
 	if (d->upstream)
 		upstream_close(d->upstream);
 	d->upstream = NULL;
+	notifier_close(d->notifier);
+	d->notifier = NULL;
 	server_close(d->srv);
 	d->srv = NULL;
 	health_close(d->health);
@@ -463,6 +498,11 @@ static int start(struct daemon *d)
 		return rc;
 	if ((rc = open_registrar(d)) < 0)
 		return rc;
+	if ((rc = xfr_new(&d->xfr, d->cfg->state_dir)) < 0 ||
+	    (rc = notifier_new(&d->notifier, &d->loop)) < 0) {
+		log_err("meshdns", "cannot start zone transfers: %s", err_str(rc));
+		return rc;
+	}
 	if ((rc = publish(d)) < 0)
 		return rc;
 	/* Parsing the config and replaying the journal freed far more than they
@@ -486,6 +526,7 @@ static int start(struct daemon *d)
 	open_upstream(d);
 	if (d->registrar)
 		server_set_update_cb(d->srv, registrar_on_update, d->registrar);
+	server_set_xfr_cb(d->srv, on_xfr, d);
 	if ((rc = health_new(&d->health, &d->loop, on_health, d)) < 0) {
 		log_err("meshdns", "cannot start health checks: %s", err_str(rc));
 		return rc;
@@ -552,6 +593,8 @@ int daemon_run(const struct daemon_opts *opts)
 		if (d.upstream)
 			upstream_close(d.upstream);
 		d.upstream = NULL;
+		notifier_close(d.notifier);
+		d.notifier = NULL;
 		if (d.srv)
 			server_close(d.srv);
 		if (d.health)
@@ -568,6 +611,7 @@ int daemon_run(const struct daemon_opts *opts)
 	if (uv_loop_close(&d.loop) < 0)
 		log_warn("meshdns", "event loop closed with handles still open");
 	view_free(d.view);
+	xfr_free(d.xfr);
 	cache_free(d.cache);
 	registry_free(d.reg);
 	config_free(d.cfg);

@@ -24,11 +24,13 @@
 #include "qlog.h"
 #include "rrl.h"
 #include "server.h"
+#include "xfr.h"
 
 #define MSG_MAX 65535
 #define TCP_IN_START 4096
 #define TCP_OUT_HIGH 65536       /* stop answering (and reading) above this */
 #define TCP_OUT_MAX (TCP_OUT_HIGH + MSG_MAX + 2)
+#define TCP_XFR_MAX (256u << 20)  /* a zone transfer queues all its messages */
 #define UDP_BATCH 32             /* datagrams per recvmmsg/sendmmsg */
 #define UDP_ROUNDS 4             /* batches per wake-up before polling again */
 #define UDP_OUT_MAX 4096         /* udp_payload's upper bound */
@@ -107,6 +109,8 @@ struct server {
 	struct rrl rrl;             /* rrl_rate; the table is rebuilt when a reload changes it */
 	server_update_cb update_cb;
 	void *update_arg;
+	server_xfr_cb xfr_cb;
+	void *xfr_arg;
 	server_forward_cb forward_cb;
 	void *forward_arg;
 	size_t pending;             /* server_req not yet replied */
@@ -189,6 +193,13 @@ static size_t udp_answer(struct server *s, struct listener *l, const struct view
 
 		if (r)
 			s->update_cb(s->update_arg, r, u->in[i], len);
+		return 0;
+	}
+	if (s->xfr_cb && xfr_is_transfer(u->in[i], len)) {
+		struct server_req *r = req_new(s, l, from, NULL);
+
+		if (r)
+			s->xfr_cb(s->xfr_arg, r, u->in[i], len, 0);
 		return 0;
 	}
 	s->qctx.client = from;
@@ -568,7 +579,7 @@ static void conn_flush(struct conn *c)
 	}
 }
 
-static int conn_send(struct conn *c, const uint8_t *msg, size_t len)
+static int conn_send_max(struct conn *c, const uint8_t *msg, size_t len, size_t max)
 {
 	size_t done = 0;
 	int rc;
@@ -584,13 +595,18 @@ static int conn_send(struct conn *c, const uint8_t *msg, size_t len)
 		if (done == len)
 			return 0;
 	}
-	rc = grow(&c->out, &c->out_cap, c->out_len + len - done, TCP_OUT_MAX);
+	rc = grow(&c->out, &c->out_cap, c->out_len + len - done, max);
 	if (rc < 0)
 		return rc;
 	memcpy(c->out + c->out_len, msg + done, len - done);
 	c->out_len += len - done;
 	conn_flush(c);
 	return 0;
+}
+
+static int conn_send(struct conn *c, const uint8_t *msg, size_t len)
+{
+	return conn_send_max(c, msg, len, TCP_OUT_MAX);
 }
 
 /* Answers every complete message in the input buffer, in order (RFC 7766 6.2.1.1). */
@@ -626,6 +642,14 @@ static void conn_process(struct conn *c)
 			off += 2 + mlen;
 			if (r)
 				s->update_cb(s->update_arg, r, c->in + off - mlen, mlen);
+			continue;
+		}
+		if (s->xfr_cb && xfr_is_transfer(c->in + off + 2, mlen)) {
+			struct server_req *r = req_new(s, NULL, NULL, c);
+
+			off += 2 + mlen;
+			if (r)
+				s->xfr_cb(s->xfr_arg, r, c->in + off - mlen, mlen, 1);
 			continue;
 		}
 		s->qctx.now = uv_now(s->loop) / 1000;
@@ -1009,6 +1033,39 @@ void server_set_update_cb(struct server *s, server_update_cb cb, void *arg)
 {
 	s->update_cb = cb;
 	s->update_arg = arg;
+}
+
+void server_set_xfr_cb(struct server *s, server_xfr_cb cb, void *arg)
+{
+	s->xfr_cb = cb;
+	s->xfr_arg = arg;
+}
+
+int server_reply_part(struct server_req *r, const uint8_t *msg, size_t len)
+{
+	struct server *s = r->srv;
+	struct conn *c = r->conn;
+	uint8_t pre[2] = { (uint8_t)(len >> 8), (uint8_t)len };
+
+	if (!len || len > MSG_MAX)
+		return -EINVAL;
+	if (!c) {
+		if (s->closing || r->l->fd < 0)
+			return -EPIPE;
+		if (sendto(r->l->fd, msg, len, MSG_DONTWAIT, (struct sockaddr *)&r->peer,
+			   addr_len((struct sockaddr *)&r->peer)) < 0)
+			s->qctx.stats.dropped++;
+		return 0;
+	}
+	if (c->closing)
+		return -EPIPE;
+	/* Prefix and message queued back to back: two sends, one order. */
+	if (conn_send_max(c, pre, 2, TCP_XFR_MAX) < 0 ||
+	    conn_send_max(c, msg, len, TCP_XFR_MAX) < 0) {
+		conn_close(c);
+		return -EPIPE;
+	}
+	return 0;
 }
 
 void server_set_forward(struct server *s, struct cache *cache, server_forward_cb cb, void *arg)

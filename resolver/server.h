@@ -60,6 +60,17 @@ void server_set_update_cb(struct server *s, server_update_cb cb, void *arg);
  * that has gone away is skipped. len 0 frees req without sending. */
 void server_reply(struct server_req *req, const uint8_t *msg, size_t len);
 
+/* Zone transfers (AXFR/IXFR queries, xfr.h) are not answered by the query
+ * path either: they go to cb, which answers with server_reply_part() for each
+ * message and then server_reply(req, NULL, 0). Without a callback the query
+ * path refuses them. */
+typedef void (*server_xfr_cb)(void *arg, struct server_req *req, const uint8_t *msg,
+			      size_t len, int tcp);
+void server_set_xfr_cb(struct server *s, server_xfr_cb cb, void *arg);
+/* Sends one message of a multi-message answer (copied; a transfer may queue
+ * more than the usual output cap). Returns 0, or <0 when the client is gone. */
+int server_reply_part(struct server_req *req, const uint8_t *msg, size_t len);
+
 /* Names outside our namespaces: answered from cache by the query path when
  * it can; otherwise the question goes to cb, which answers later with
  * server_reply(). cache NULL turns forwarding off (REFUSED). */

@@ -740,3 +740,39 @@ void view_free(struct view *v)
 	nametab_close(&v->names);
 	free(v);
 }
+
+/* The serial's offset in an SOA tail: after the head and the two names. */
+static size_t soa_serial_at(const uint8_t *tail)
+{
+	size_t m = wire_name_len(tail + 10);
+
+	return 10 + m + wire_name_len(tail + 10 + m);
+}
+
+void view_set_serial(struct view *v, const struct vnode *apex, uint32_t serial)
+{
+	(void)v; /* the view is the caller's until published: its arena is writable */
+	for (size_t i = 0; i < apex->nrrsets; i++)
+		if (apex->rrsets[i].type == TYPE_SOA) {
+			uint8_t *t = (uint8_t *)apex->rrsets[i].tails;
+
+			put32(t + soa_serial_at(t), serial);
+		}
+	if (apex->ns->soa_neg) {
+		uint8_t *t = (uint8_t *)apex->ns->soa_neg;
+
+		put32(t + soa_serial_at(t), serial);
+	}
+}
+
+uint32_t view_serial(const struct vnode *apex)
+{
+	for (size_t i = 0; i < apex->nrrsets; i++)
+		if (apex->rrsets[i].type == TYPE_SOA) {
+			const uint8_t *p = apex->rrsets[i].tails;
+
+			p += soa_serial_at(p);
+			return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+		}
+	return 0;
+}

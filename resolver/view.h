@@ -121,6 +121,12 @@ struct view {
 /* Builds a view of reg at monotonic time now_ms. Returns 0 or -ENOMEM. */
 int view_build(struct view **out, const struct registry *reg, uint64_t now_ms);
 void view_free(struct view *v);
+/* Writes serial into the SOA of apex (and its negative-answer copy), in a
+ * view that is built but not yet published: zone transfers (xfr.h) own the
+ * serial, not the zone file. */
+void view_set_serial(struct view *v, const struct vnode *apex, uint32_t serial);
+/* The SOA serial of apex, 0 when it has no SOA. */
+uint32_t view_serial(const struct vnode *apex);
 
 static inline const struct vnode *view_lookup(const struct view *v, const uint8_t *name,
 					      size_t len, uint32_t hash)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "addr.h"
 #include "config.h"
 #include "err.h"
 
@@ -223,6 +224,11 @@ static const struct bad bads[] = {
 	/* A syntax error right after a map key: the key leaked (found by
 	 * fuzz_config; the ASan run of this suite is the check). */
 	{ "namespaces:\nocal}\n  - x\n", "t.yaml:", "YAML syntax error" },
+	/* replication (issue 9) */
+	{ "allow_transfer: [nokey]\n" NS, "t.yaml:1:18:", "not the name of a key" },
+	{ NS "    allow_transfer: [k]\n", "t.yaml:3:22:", "not the name of a key" },
+	{ NS "    notify: [\"bogus\"]\n", "t.yaml:3:14:", "not an address" },
+	{ "notify: 5\n" NS, "t.yaml:1:9:", "notify" },
 };
 
 START_TEST(test_bad)
@@ -238,6 +244,29 @@ START_TEST(test_bad)
 		      "case %d: expected position %s, got: %s", _i, b->where, err);
 	ck_assert_msg(strstr(err, b->phrase) != NULL, "case %d: expected \"%s\" in: %s", _i,
 		      b->phrase, err);
+}
+END_TEST
+
+/* allow_transfer and notify: the top level's lists are defaults, a
+ * namespace's own list (even empty) replaces them. */
+START_TEST(test_transfer_keys)
+{
+	struct config *cfg = load_ok("allow_transfer: [K1]\nnotify: [\"127.0.0.1:5300\"]\n"
+		"namespaces:\n  - name: a\n  - name: b\n    allow_transfer: []\n"
+		"    notify: [\"[::1]\", \"127.0.0.2:53\"]\n"
+		"keys:\n  - {name: k1, secret: \"c2VjcmV0\"}\n");
+
+	ck_assert_uint_eq(cfg->nallow_transfer, 1);
+	ck_assert_str_eq(cfg->allow_transfer[0], "K1");
+	ck_assert_uint_eq(cfg->nnotify, 1);
+	ck_assert_int_eq(cfg->namespaces[0].has_allow_transfer, 0);
+	ck_assert_int_eq(cfg->namespaces[0].has_notify, 0);
+	ck_assert_int_eq(cfg->namespaces[1].has_allow_transfer, 1);
+	ck_assert_uint_eq(cfg->namespaces[1].nallow_transfer, 0);
+	ck_assert_int_eq(cfg->namespaces[1].has_notify, 1);
+	ck_assert_uint_eq(cfg->namespaces[1].nnotify, 2);
+	ck_assert_uint_eq(addr_port((struct sockaddr *)&cfg->namespaces[1].notify[0]), 53);
+	config_free(cfg);
 }
 END_TEST
 
@@ -263,6 +292,7 @@ int main(void)
 	tcase_add_test(tc, test_default);
 	tcase_add_test(tc, test_full);
 	tcase_add_test(tc, test_limits);
+	tcase_add_test(tc, test_transfer_keys);
 	tcase_add_loop_test(tc, test_bad, 0, (int)(sizeof(bads) / sizeof(bads[0])));
 	tcase_add_test(tc, test_empty_and_missing);
 	suite_add_tcase(s, tc);
