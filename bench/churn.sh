@@ -47,6 +47,8 @@ cc -O2 -Wall "$HERE/regload.c" $(pkg-config --cflags --libs ldns) -o "$W/regload
 	die "cannot compile regload.c"
 python3 "$HERE/dataset.py" "$W" "$SERVICES" 4 200000 "$PORT" >/dev/null || die "dataset.py failed"
 SECRET=$(head -c32 /dev/urandom | base64)
+# svc5 holds its 4 config instances and the IDS registered ones.
+sed -i "s/^  - name: local$/&\n    max_instances_per_service: $((IDS + 100))/" "$W/meshdns.yaml"
 cat >>"$W/meshdns.yaml" <<EOF
 state_dir: $W/state
 update_rate: 0
