@@ -352,7 +352,8 @@ int control_open(struct control **out, uv_loop_t *loop, const char *path, contro
 		rc = uv_listen((uv_stream_t *)&c->listener, 8, on_connection);
 	if (rc < 0) {
 		snprintf(errbuf, errlen, "control_socket %s: cannot listen: %s%s", path,
-			 uv_strerror(rc), rc == UV_ENOENT ? " (does its directory exist?)" : "");
+			 uv_strerror(rc), rc == UV_ENOENT || rc == UV_EACCES ?
+			 " (does its directory exist, and may this user write there?)" : "");
 		c->closing = 1;
 		c->path[0] = 0;
 		uv_close((uv_handle_t *)&c->listener, listener_closed);

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -437,6 +438,11 @@ static int open_control(struct daemon *d)
 		log_err("control", "control socket path too long");
 		return -ENAMETOOLONG;
 	}
+	/* The default lives in state_dir, which the journal only creates when
+	 * keys allow registrations: create it here too (its parent must exist;
+	 * a failure shows in the bind's message). */
+	if (!cs && mkdir(d->cfg->state_dir, 0750) < 0 && errno != EEXIST)
+		log_debug("control", "cannot create %s: %s", d->cfg->state_dir, strerror(errno));
 	d->ctl = (struct ctlcmd_env){ .cfg = &d->cfg, .reg = &d->reg, .srv = &d->srv,
 		.cache = &d->cache, .registrar = &d->registrar, .started_ms = mono_ms(),
 		.reload = ctl_reload, .changed = ctl_changed, .arg = d };
