@@ -1,7 +1,7 @@
 #!/bin/bash
 # bench/churn.sh - what registrations cost the queries: meshdns's CPU per
 # query at 50k QPS, alone and while RATE TSIG-signed registrations a second
-# arrive (issue 7: 1,000 registrations/s cost <= 10% more CPU per query, and
+# arrive (the target: 1,000 registrations/s cost <= 10% more CPU per query, and
 # no query is lost).
 #
 # The names are bench/run's (SERVICES services x 4 instances, a 90/10

@@ -1,7 +1,7 @@
 #!/bin/bash
 # bench/scale.sh - does CPU per query grow with the registry? meshdns alone,
 # bench/run's method and query mix, with 100 instances (25 services x 4) and
-# with 100,000 (25,000 x 4); issue 7's target is <= 1.1x.
+# with 100,000 (25,000 x 4); the target is <= 1.1x.
 #
 # Usage: bench/scale.sh [MESHDNS_BINARY]   (RUNS, DURATION as bench/run)
 set -u

@@ -1,6 +1,6 @@
 #!/bin/bash
 # bench/startup.sh - how long meshdns takes to replay a long journal, and the
-# memory it then holds (issue 7: a 1,000,000-record journal in <= 2 s; RSS
+# memory it then holds (the targets: a 1,000,000-record journal in <= 2 s; RSS
 # with 100,000 instances <= 64 MiB).
 #
 # bench/journalgen.c writes RECORDS journal records through the resolver's

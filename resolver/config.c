@@ -822,7 +822,7 @@ static int load_cache_keys(struct cctx *c, const node *root)
 	return 0;
 }
 
-/* Limits against abuse (issue 8); each key is documented in README.md. */
+/* Limits against abuse; each key is documented in README.md. */
 static int load_limit_keys(struct cctx *c, const node *root)
 {
 	struct config *cfg = c->cfg;

@@ -1,4 +1,4 @@
-/* replay.h - the TSIG replay cache (issue 8): MACs of recently verified
+/* replay.h - the TSIG replay cache: MACs of recently verified
  * UPDATEs, so an exact copy of a signed message sent again inside the TSIG
  * time window is recognised.
  *

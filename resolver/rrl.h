@@ -1,4 +1,4 @@
-/* rrl.h - response rate limiting per client prefix (issue 8), after NSD's
+/* rrl.h - response rate limiting per client prefix, after NSD's
  * and Knot's RRL: UDP answers to one IPv4 /24 (or IPv6 /56, configurable)
  * draw from one token bucket; over the rate, answers are dropped, except
  * every slip-th one, which goes out truncated (TC=1) so a real client

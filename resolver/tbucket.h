@@ -1,5 +1,5 @@
 /* tbucket.h - a token bucket (rate per second, burst), for the limits of
- * issue 8: UPDATEs per TSIG key, answers per client prefix.
+ * UPDATEs per TSIG key, answers per client prefix.
  *
  * Integer arithmetic in thousandths of a token over a millisecond clock: no
  * floating point, no allocation, 16 bytes a bucket, so tables of them are

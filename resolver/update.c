@@ -421,7 +421,7 @@ static int pend_delta(const struct pending *pd)
 	return (!pd->deleted && !pd->existed) - (pd->deleted && pd->existed);
 }
 
-/* The namespace's limits (issue 8): instances per service and per namespace,
+/* The namespace's limits: instances per service and per namespace,
  * attributes per instance and their size. Only a message that would go over
  * a limit is refused, so one that shrinks an over-full service (after the
  * limit was lowered) still passes. */

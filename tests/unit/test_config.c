@@ -129,7 +129,7 @@ START_TEST(test_full)
 }
 END_TEST
 
-/* The limits of issue 8: defaults, and values read back. */
+/* The limits against abuse: defaults, and values read back. */
 START_TEST(test_limits)
 {
 	struct config *cfg = load_ok(config_default_text);
@@ -211,7 +211,7 @@ static const struct bad bads[] = {
 	{ NS "    warning_factor: 2\n", "t.yaml:3:21:", "from 0 to 1" },
 	{ "upstream: [system, \"9.9.9.9\"]\n" NS, "t.yaml:1:11:", "either [system]" },
 	{ "cache_min_ttl: 100\ncache_max_ttl: 10\n" NS, "t.yaml:1:16:", "must not exceed" },
-	/* limits (issue 8) */
+	/* limits against abuse */
 	{ "tcp_max_connections_per_client: 0\n" NS, "t.yaml:1:33:", "from 1 to 65535" },
 	{ "tcp_read_timeout: 0\n" NS, "t.yaml:1:19:", "from 0.1 to 3600" },
 	{ "max_message_size: 100\n" NS, "t.yaml:1:19:", "from 512 to 65535" },
@@ -224,7 +224,7 @@ static const struct bad bads[] = {
 	/* A syntax error right after a map key: the key leaked (found by
 	 * fuzz_config; the ASan run of this suite is the check). */
 	{ "namespaces:\nocal}\n  - x\n", "t.yaml:", "YAML syntax error" },
-	/* replication (issue 9) */
+	/* replication */
 	{ "allow_transfer: [nokey]\n" NS, "t.yaml:1:18:", "not the name of a key" },
 	{ NS "    allow_transfer: [k]\n", "t.yaml:3:22:", "not the name of a key" },
 	{ NS "    notify: [\"bogus\"]\n", "t.yaml:3:14:", "not an address" },
