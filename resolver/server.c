@@ -618,7 +618,7 @@ static void conn_process(struct conn *c)
 
 	while (!c->closing && c->in_len - off >= 2) {
 		size_t mlen = (size_t)c->in[off] << 8 | c->in[off + 1], n;
-		uint64_t t0;
+		uint64_t tq;               /* the query log's clock, when sampled */
 
 		if (mlen > s->max_msg) {
 			log_debug("server", "closing TCP connection: message of %zu bytes is over"
@@ -655,12 +655,12 @@ static void conn_process(struct conn *c)
 		s->qctx.now = uv_now(s->loop) / 1000;
 		s->qctx.wall = (uint32_t)time(NULL);
 		s->qctx.client = (const struct sockaddr *)&c->peer_addr;
-		t0 = qlog_sampled(&s->qlog) ? uv_hrtime() : 0;
+		tq = qlog_sampled(&s->qlog) ? uv_hrtime() : 0;
 		n = s->view ? query_process(&s->qctx, s->view, c->in + off + 2, mlen,
 					    s->wscratch + 2, MSG_MAX, 1) : 0;
-		if (t0 && n)
+		if (tq && n)
 			qlog_write(s->qctx.client, c->in + off + 2, mlen, s->wscratch + 2, n,
-				   uv_hrtime() - t0, 1);
+				   uv_hrtime() - tq, 1);
 		off += 2 + mlen;
 		if (!n) {
 			struct server_req *r;
