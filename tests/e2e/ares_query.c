@@ -109,14 +109,17 @@ static int run(ares_channel ch, const struct result *r)
 		ares_socket_t socks[ARES_GETSOCK_MAXNUM];
 		struct pollfd pfd[ARES_GETSOCK_MAXNUM];
 		struct timeval tv, *tvp;
-		int bits, i, n = 0, ms, rc;
+		unsigned bits;
+		int i, n = 0, ms, rc;
 
-		bits = ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
+		/* Bits tested as unsigned: c-ares' ARES_GETSOCK_WRITABLE()
+		 * shifts an int 1 by up to 31 (undefined behaviour). */
+		bits = (unsigned)ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
 		for (i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
 			short ev = 0;
-			if (ARES_GETSOCK_READABLE(bits, i))
+			if (bits & (1u << i))
 				ev |= POLLIN;
-			if (ARES_GETSOCK_WRITABLE(bits, i))
+			if (bits & (1u << (i + ARES_GETSOCK_MAXNUM)))
 				ev |= POLLOUT;
 			if (ev == 0)
 				continue;
