@@ -119,6 +119,15 @@ check() {
 	if "$@"; then pass "$what"; else fail "$what"; fi
 }
 
+# expect_eq WHAT GOT WANT: ok when the strings are equal; else shows both.
+expect_eq() {
+	if [ "$2" = "$3" ]; then
+		pass "$1"
+	else
+		fail "$1: expected [$3], got [$2]"
+	fi
+}
+
 # bail MESSAGE: a failure after which the test cannot go on.
 bail() {
 	fail "$*"

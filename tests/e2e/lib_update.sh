@@ -118,15 +118,6 @@ expect_rcode() {
 	fi
 }
 
-# expect_eq WHAT GOT WANT
-expect_eq() {
-	if [ "$2" = "$3" ]; then
-		pass "$1"
-	else
-		fail "$1: expected [$3], got [$2]"
-	fi
-}
-
 # a_set NAME / srv_set NAME / txt_of NAME: sorted answers on one line
 # (SRV and TXT over TCP, so big sets are whole).
 a_set() { short "$1" A | sort | tr '\n' ' ' | sed 's/ $//'; }
