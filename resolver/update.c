@@ -684,76 +684,34 @@ static int prerequisites(struct ctx *c, const ldns_rr_list *pre)
 
 /* ---- TSIG (RFC 8945) ---- */
 
-static uint64_t tsig_time(const ldns_rr *t)
-{
-	const ldns_rdf *f = ldns_rr_rdf(t, 1);
-	const uint8_t *d = ldns_rdf_data(f);
-	uint64_t v = 0;
-
-	if (ldns_rdf_size(f) != 6)
-		return 0;
-	for (int i = 0; i < 6; i++)
-		v = v << 8 | d[i];
-	return v;
-}
-
-static const struct cfg_key *find_key(const struct config *cfg, const ldns_rdf *name)
-{
-	for (size_t i = 0; i < cfg->nkeys; i++) {
-		uint8_t w[WIRE_NAME_MAX];
-		int len = wire_name_from_text(cfg->keys[i].name, w);
-
-		if (len > 0 && (size_t)len == ldns_rdf_size(name) && wire_name_eq(w, ldns_rdf_data(name)))
-			return &cfg->keys[i];
-	}
-	return NULL;
-}
-
+/* RFC 8945 5.2, through tsig.c; the request's time and MAC are kept for
+ * the replay cache and the answer's signature. */
 static int verify_tsig(struct ctx *c, ldns_pkt *pkt, const uint8_t *req, size_t len, uint64_t now)
 {
 	struct update_plan *p = c->plan;
-	ldns_rr *t = ldns_pkt_tsig(pkt);
-	const struct cfg_key *key;
-	char keyname[WIRE_NAME_TEXT_MAX];
-	uint8_t alg[WIRE_NAME_MAX];
-	const ldns_rdf *mac;
-	uint32_t fudge;
+	struct tsig_check t;
+	enum tsig_result r = tsig_verify(c->reg->cfg, pkt, req, len, now, &t);
 
-	if (!t)
+	p->time_signed = t.time_signed;
+	if (t.mac && ldns_rdf_size(t.mac) <= sizeof(p->request_mac)) {
+		memcpy(p->request_mac, ldns_rdf_data(t.mac), ldns_rdf_size(t.mac));
+		p->request_mac_len = (uint16_t)ldns_rdf_size(t.mac);
+	}
+	switch (r) {
+	case TSIG_OK:
+		p->key = t.key;
+		return 0;
+	case TSIG_UNSIGNED:
 		return refuse(p, RC_REFUSED, "updates must be signed with a TSIG key");
-	if (ldns_rr_rd_count(t) < 7)
+	case TSIG_MALFORMED:
 		return refuse(p, RC_FORMERR, "malformed TSIG record");
-	p->time_signed = tsig_time(t);
-	mac = ldns_rr_rdf(t, 3);
-	if (ldns_rdf_size(mac) <= sizeof(p->request_mac)) {
-		memcpy(p->request_mac, ldns_rdf_data(mac), ldns_rdf_size(mac));
-		p->request_mac_len = (uint16_t)ldns_rdf_size(mac);
+	case TSIG_FAILED:
+		break;
 	}
-	key = find_key(c->reg->cfg, ldns_rr_owner(t));
-	if (!key || wire_name_from_text(key->algorithm, alg) < 0 ||
-	    ldns_rdf_size(ldns_rr_rdf(t, 0)) != wire_name_len(alg) ||
-	    !wire_name_eq(alg, ldns_rdf_data(ldns_rr_rdf(t, 0)))) {
-		p->tsig_error = TSIG_BADKEY;
-		return refuse(p, RC_NOTAUTH, "unknown TSIG key or algorithm");
-	}
-	snprintf(keyname, sizeof(keyname), "%s", key->name);
-	/* ldns compares the MACs with CRYPTO_memcmp, in constant time. */
-	if (!ldns_pkt_tsig_verify(pkt, req, len, keyname, key->secret, NULL)) {
-		p->tsig_error = TSIG_BADSIG;
-		return refuse(p, RC_NOTAUTH, "TSIG signature does not verify");
-	}
-	p->key = key;
-	/* The window is the client's fudge, but never more than tsig_fudge_max:
-	 * a fudge of 65535 s would let a captured message be replayed for 18 h. */
-	fudge = ldns_rdf2native_int16(ldns_rr_rdf(t, 2));
-	if (fudge > c->reg->cfg->tsig_fudge_max)
-		fudge = c->reg->cfg->tsig_fudge_max;
-	if ((now > p->time_signed ? now - p->time_signed : p->time_signed - now) > fudge) {
-		p->tsig_error = TSIG_BADTIME;
-		p->key = NULL;
-		return refuse(p, RC_NOTAUTH, "TSIG time is outside the allowed window");
-	}
-	return 0;
+	p->tsig_error = t.error;
+	return refuse(p, RC_NOTAUTH, t.error == TSIG_BADKEY ? "unknown TSIG key or algorithm" :
+		      t.error == TSIG_BADSIG ? "TSIG signature does not verify" :
+		      "TSIG time is outside the allowed window");
 }
 
 /* ---- lease (RFC 9664) ---- */

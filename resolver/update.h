@@ -18,13 +18,11 @@
 #include <stdint.h>
 #include "journal.h"
 #include "registry.h"
+#include "tsig.h"
 
 #define UPDATE_MAX_CHANGES 64     /* instances one message may touch */
 #define UPDATE_FUDGE 300          /* TSIG time window, seconds (RFC 8945 10) */
 
-enum {
-	TSIG_BADSIG = 16, TSIG_BADKEY = 17, TSIG_BADTIME = 18
-};
 
 struct update_plan {
 	int rcode;                    /* DNS rcode of the answer */

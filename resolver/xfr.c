@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <unistd.h>
 #include "log.h"
+#include "tsig.h"
 #include "wire.h"
 #include "xfr.h"
 #include "xfr_int.h"
@@ -22,7 +23,6 @@ enum { RC_NOERROR = 0, RC_FORMERR = 1, RC_SERVFAIL = 2, RC_NOTAUTH = 9, RC_REFUS
 	RC_NOTIMP = 4 };
 enum { T_A = 1, T_SOA = 6, T_TXT = 16, T_AAAA = 28, T_SRV = 33, T_IXFR = 251,
 	T_AXFR = 252 };
-enum { TSIG_BADSIG = 16, TSIG_BADKEY = 17, TSIG_BADTIME = 18 };
 
 #define HDR 12
 #define XFR_FUDGE 300
@@ -294,36 +294,6 @@ int xfr_is_transfer(const uint8_t *msg, size_t len)
 	return msg[p + 1] == 0 && (msg[p + 2] == T_AXFR || msg[p + 2] == T_IXFR);
 }
 
-static uint64_t tsig_time(const ldns_rr *t)
-{
-	const ldns_rdf *f = ldns_rr_rdf(t, 1);
-	const uint8_t *d = ldns_rdf_data(f);
-	uint64_t v = 0;
-
-	if (ldns_rdf_size(f) != 6)
-		return 0;
-	for (int i = 0; i < 6; i++)
-		v = v << 8 | d[i];
-	return v;
-}
-
-static const struct cfg_key *find_key(const struct config *cfg, const ldns_rr *t)
-{
-	const ldns_rdf *name = ldns_rr_owner(t), *alg = ldns_rr_rdf(t, 0);
-
-	for (size_t i = 0; i < cfg->nkeys; i++) {
-		uint8_t w[WIRE_NAME_MAX], a[WIRE_NAME_MAX];
-		int len = wire_name_from_text(cfg->keys[i].name, w);
-
-		if (len > 0 && (size_t)len == ldns_rdf_size(name) &&
-		    wire_name_eq(w, ldns_rdf_data(name)) &&
-		    wire_name_from_text(cfg->keys[i].algorithm, a) > 0 &&
-		    ldns_rdf_size(alg) == wire_name_len(a) && wire_name_eq(a, ldns_rdf_data(alg)))
-			return &cfg->keys[i];
-	}
-	return NULL;
-}
-
 static int key_allowed(const struct config *cfg, const struct cfg_namespace *ns,
 		       const struct cfg_key *key)
 {
@@ -336,46 +306,30 @@ static int key_allowed(const struct config *cfg, const struct cfg_namespace *ns,
 	return 0;
 }
 
-/* Verifies the request's TSIG (RFC 8945 5.2). Fills t->key and t->mac, or
- * t->rcode and t->tsig_error. */
+/* Verifies the request's TSIG (RFC 8945 5.2, tsig.c). Fills t->key and
+ * t->mac, or t->rcode and t->tsig_error. */
 static void verify(struct xfer *t, ldns_pkt *pkt, const uint8_t *req, size_t len,
 		   const struct config *cfg, uint64_t now)
 {
-	ldns_rr *rr = ldns_pkt_tsig(pkt);
-	const struct cfg_key *key;
-	uint32_t fudge;
-	uint64_t ts;
+	struct tsig_check c;
 
-	if (!rr) {
+	switch (tsig_verify(cfg, pkt, req, len, now, &c)) {
+	case TSIG_UNSIGNED:
 		t->rcode = RC_REFUSED;
 		t->why = "zone transfers need a TSIG key listed in allow_transfer";
 		return;
-	}
-	if (ldns_rr_rd_count(rr) < 7) {
+	case TSIG_MALFORMED:
 		t->rcode = RC_FORMERR;
 		return;
-	}
-	if (!(key = find_key(cfg, rr))) {
+	case TSIG_FAILED:
 		t->rcode = RC_NOTAUTH;
-		t->tsig_error = TSIG_BADKEY;
+		t->tsig_error = c.error;
 		return;
+	case TSIG_OK:
+		break;
 	}
-	if (!ldns_pkt_tsig_verify(pkt, req, len, key->name, key->secret, NULL)) {
-		t->rcode = RC_NOTAUTH;
-		t->tsig_error = TSIG_BADSIG;
-		return;
-	}
-	fudge = ldns_rdf2native_int16(ldns_rr_rdf(rr, 2));
-	if (fudge > cfg->tsig_fudge_max)
-		fudge = cfg->tsig_fudge_max;
-	ts = tsig_time(rr);
-	if ((now > ts ? now - ts : ts - now) > fudge) {
-		t->rcode = RC_NOTAUTH;
-		t->tsig_error = TSIG_BADTIME;
-		return;
-	}
-	t->key = key;
-	t->mac = ldns_rdf_clone(ldns_rr_rdf(rr, 3));
+	t->key = c.key;
+	t->mac = ldns_rdf_clone(c.mac);
 	if (!t->mac)
 		t->rcode = RC_SERVFAIL;
 }
