@@ -307,7 +307,7 @@ static void answer_in(struct query_ctx *q, const struct view *v, struct answer *
 
 	if (!n) {
 		n = closest(v, r->qname, r->qname_len, &skip);
-		if (!n && q->cache) {
+		if (!n && (q->cache || q->defer_outside)) {
 			a->outside = 1;
 			return;
 		}
@@ -698,6 +698,7 @@ size_t query_process(struct query_ctx *q, const struct view *v, const uint8_t *r
 	q->stats.queries++;
 	q->fwd.pending = 0;
 	q->cookie_ok = 0;
+	q->deferred = 0;
 	wire_init_ro(&w, req, reqlen);
 	r.id = wire_u16(&w);
 	r.flags = wire_u16(&w);
@@ -724,11 +725,16 @@ size_t query_process(struct query_ctx *q, const struct view *v, const uint8_t *r
 	start_answer(&a, req, &r, resp, limit, have_q);
 	a.capped = capped;
 	a.rcode = rc;
-	a.ra = q->cache != NULL;
+	a.ra = q->cache || q->defer_outside;
 	if (rc == RC_NOERROR) {
 		/* Leave room for the OPT record (its EDE and COOKIE options) at the end. */
 		a.w.end = limit - (r.edns ? 11 + 6 + 80 + 28 : 0);
 		dispatch(q, v, &a, &r);
+		if (a.outside && !q->cache) {
+			q->stats.queries--;  /* counted where it is answered */
+			q->deferred = 1;
+			return 0;
+		}
 		if (a.outside)
 			return outside(q, v, &a, &r, req, resp, respcap, tcp);
 	}

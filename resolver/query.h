@@ -62,6 +62,11 @@ struct query_ctx {
 	const struct sockaddr *client;
 	uint32_t wall;
 	int cookie_ok;           /* out: the last query had a valid server cookie */
+	/* Without a cache: a name outside our namespaces is not REFUSED but
+	 * left to whoever has the cache (another thread): query_process
+	 * returns 0 with deferred set, and does not count the query. */
+	int defer_outside;
+	int deferred;            /* out */
 };
 
 /* seed 0 seeds from the system's random source. */
