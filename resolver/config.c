@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include "addr.h"
 #include "config.h"
 #include "err.h"
@@ -898,6 +899,30 @@ static int load_ops_keys(struct cctx *c, const node *root)
 	return 0;
 }
 
+/* threads: a count, or auto (one per online CPU). Each thread has a UDP
+ * socket per listen address (SO_REUSEPORT), at most 16 of them. */
+static int get_threads(struct cctx *c, const node *n)
+{
+	struct config *cfg = c->cfg;
+	uint64_t v;
+	int rc;
+
+	if (n->kind == YDOC_SCALAR && !n->quoted && !strcmp(n->value, "auto")) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		v = cpus < 1 ? 1 : cpus > 64 ? 64 : (uint64_t)cpus;
+	} else if (n->kind != YDOC_SCALAR || n->quoted || n->value[0] < '0' || n->value[0] > '9') {
+		return errf(c, n, "threads must be auto or an integer from 1 to 64");
+	} else if ((rc = get_uint(c, n, 1, 64, &v, "threads")) < 0) {
+		return rc;
+	}
+	if (v > 1 && cfg->nlisten > 16)
+		return errf(c, n, "threads above 1 allow at most 16 listen addresses (there are %zu)",
+			    cfg->nlisten);
+	cfg->threads = (uint32_t)v;
+	return 0;
+}
+
 static int load_top(struct cctx *c, const node *root)
 {
 	static const char *const keys[] = { "listen", "upstream", "state_dir", "udp_payload",
@@ -908,7 +933,7 @@ static int load_top(struct cctx *c, const node *root)
 		"update_rate", "update_burst", "tsig_fudge_max", "tsig_replay_cache", "cookies",
 		"cookie_secret", "udp_payload_without_cookie", "rrl_rate", "rrl_slip",
 		"rrl_ipv4_prefix", "rrl_ipv6_prefix", "rrl_table_size", "control_socket",
-		"query_log", "metrics_listen",
+		"query_log", "metrics_listen", "threads",
 		"allow_transfer", "notify", NULL };
 	struct config *cfg = c->cfg;
 	const node *n;
@@ -932,6 +957,8 @@ static int load_top(struct cctx *c, const node *root)
 		addr_parse("[::1]:53", 53, &cfg->listen[1]);
 		cfg->nlisten = 2;
 	}
+	if ((n = get(root, "threads")) && (rc = get_threads(c, n)) < 0)
+		return rc;
 	if ((n = get(root, "upstream"))) {
 		cfg->upstream_system = 0;
 		if ((rc = get_addrs(c, n, "upstream", 53, &cfg->upstreams, &cfg->nupstreams,
@@ -984,6 +1011,7 @@ static int load(struct config **out, const char *name, const char *text, char *e
 	cfg->tcp_max_connections_per_client = 32;
 	cfg->tcp_read_timeout_ms = 2000;
 	cfg->commit_delay_ms = 5;
+	cfg->threads = 1;
 	cfg->max_message_size = 65535;
 	cfg->update_rate = 1000;
 	cfg->update_burst = 2000;

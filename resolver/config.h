@@ -109,6 +109,7 @@ struct config {
 	uint32_t tcp_max_connections_per_client; /* per client address, default 32, 1..65535 */
 	uint32_t tcp_read_timeout_ms;    /* to finish a message once begun, default 2000 */
 	uint32_t commit_delay_ms;        /* a journal sync waits for more updates, default 5 */
+	uint32_t threads;                /* threads answering UDP queries, default 1 */
 	uint32_t max_message_size;       /* largest request accepted, default 65535, 512..65535 */
 	uint32_t update_rate;            /* UPDATEs a second per TSIG key, default 1000, 0 = no limit */
 	uint32_t update_burst;           /* bucket size, default 2000 */

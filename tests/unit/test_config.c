@@ -155,6 +155,14 @@ START_TEST(test_limits)
 	ck_assert_uint_eq(cfg->namespaces[0].max_attributes, 16);
 	ck_assert_uint_eq(cfg->namespaces[0].max_attribute_size, 255);
 	ck_assert_uint_eq(cfg->commit_delay_ms, 5);
+	ck_assert_uint_eq(cfg->threads, 1);
+	config_free(cfg);
+	cfg = load_ok("threads: 4\n" NS_LIMITS);
+	ck_assert_uint_eq(cfg->threads, 4);
+	config_free(cfg);
+	cfg = load_ok("threads: auto\n" NS_LIMITS);
+	ck_assert_uint_ge(cfg->threads, 1);
+	ck_assert_uint_le(cfg->threads, 64);
 	config_free(cfg);
 	cfg = load_ok("tcp_max_connections_per_client: 4\ntcp_read_timeout: 0.5\n"
 		      "max_message_size: 1024\ncommit_delay: 0\n" NS_LIMITS);
@@ -216,6 +224,14 @@ static const struct bad bads[] = {
 	{ "tcp_read_timeout: 0\n" NS, "t.yaml:1:19:", "from 0.1 to 3600" },
 	{ "max_message_size: 100\n" NS, "t.yaml:1:19:", "from 512 to 65535" },
 	{ "commit_delay: 2\n" NS, "t.yaml:1:15:", "from 0 to 1" },
+	{ "threads: 0\n" NS, "t.yaml:1:10:", "from 1 to 64" },
+	{ "threads: 65\n" NS, "t.yaml:1:10:", "from 1 to 64" },
+	{ "threads: many\n" NS, "t.yaml:1:10:", "auto or an integer" },
+	{ "threads: 2\nlisten: [\"127.0.0.1:1\", \"127.0.0.1:2\", \"127.0.0.1:3\", \"127.0.0.1:4\","
+	  " \"127.0.0.1:5\", \"127.0.0.1:6\", \"127.0.0.1:7\", \"127.0.0.1:8\", \"127.0.0.1:9\","
+	  " \"127.0.0.1:10\", \"127.0.0.1:11\", \"127.0.0.1:12\", \"127.0.0.1:13\","
+	  " \"127.0.0.1:14\", \"127.0.0.1:15\", \"127.0.0.1:16\", \"127.0.0.1:17\"]\n" NS,
+	  "t.yaml:1:10:", "at most 16 listen addresses" },
 	{ NS "    max_instances_per_service: 0\n", "t.yaml:3:32:", "from 1 to 10000000" },
 	{ NS "    max_attribute_size: 300\n", "t.yaml:3:25:", "from 3 to 255" },
 	{ "cookies: yes\n" NS, "t.yaml:1:10:", "true or false" },
