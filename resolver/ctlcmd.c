@@ -18,6 +18,7 @@
 #include "registrar.h"
 #include "registry.h"
 #include "server.h"
+#include "workers.h"
 #include "wire.h"
 
 static void count(const struct registry *reg, size_t *svcs, size_t *insts, size_t *drained)
@@ -191,7 +192,10 @@ static int cmd_drain(struct ctlcmd_env *e, int argc, char **argv, struct control
 
 static int cmd_stats(struct ctlcmd_env *e, struct control_out *o)
 {
-	const struct query_stats *q = server_stats(*e->srv);
+	struct query_stats stats;
+	const struct query_stats *q = &stats;
+	uint64_t per_thread[WORKERS_MAX];
+	unsigned nthreads = server_threads(*e->srv);
 	struct cache_stats cs = { 0 };
 	uint64_t acc = 0, ref = 0, jbytes = 0;
 
@@ -199,6 +203,7 @@ static int cmd_stats(struct ctlcmd_env *e, struct control_out *o)
 		cache_get_stats(*e->cache, &cs);
 	if (*e->registrar)
 		registrar_counts(*e->registrar, &acc, &ref, &jbytes);
+	server_stats(*e->srv, &stats, per_thread, WORKERS_MAX);
 	control_printf(o, "queries: %" PRIu64 "\n", q->queries);
 	control_printf(o, "noerror: %" PRIu64 "\n", q->noerror);
 	control_printf(o, "nxdomain: %" PRIu64 "\n", q->nxdomain);
@@ -215,6 +220,12 @@ static int cmd_stats(struct ctlcmd_env *e, struct control_out *o)
 	control_printf(o, "cache_entries: %" PRIu64 "\n", cs.entries);
 	control_printf(o, "updates_accepted: %" PRIu64 "\n", acc);
 	control_printf(o, "updates_refused: %" PRIu64 "\n", ref);
+	control_printf(o, "threads: %u\n", nthreads);
+	/* Per thread: how evenly the kernel spreads clients (SO_REUSEPORT). */
+	control_printf(o, "thread_queries:");
+	for (unsigned t = 0; t < nthreads && t < WORKERS_MAX; t++)
+		control_printf(o, " %" PRIu64, per_thread[t]);
+	control_printf(o, "\n");
 	return 0;
 }
 

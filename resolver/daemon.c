@@ -7,9 +7,9 @@
  * registrations arriving by the thousand a second would spend the loop on
  * builds: publishes that registrations cause are paced, at least
  * PACE_FACTOR build times apart (builds take at most ~1/PACE_FACTOR of the
- * loop), and an UPDATE's answer waits for the view that holds its change. The loop is single-threaded,
- * so the old view can be freed at once: no query is in flight between two
- * callbacks. A reload builds a whole new config and registry first and only
+ * loop), and an UPDATE's answer waits for the view that holds its change.
+ * The old view goes back to the server, which frees it at once with one
+ * thread, or once no worker thread can be reading it (workers.h). A reload builds a whole new config and registry first and only
  * swaps when both loaded, so a bad file never stops a running server. */
 #include <errno.h>
 #include <malloc.h>
@@ -138,7 +138,7 @@ static int publish(struct daemon *d)
 	d->dirty = 0;
 	if (d->srv)
 		server_set_view(d->srv, v);
-	view_free(d->view);
+	server_retire_view(d->srv, d->view);
 	d->view = v;
 	if (d->registrar)
 		registrar_published(d->registrar);
@@ -317,6 +317,8 @@ static int reload(struct daemon *d, char *err, size_t errlen)
 	}
 	if (!same_listen(d->cfg, cfg))
 		log_warn("meshdns", "listen addresses changed: they apply after a restart");
+	if (d->cfg->threads != cfg->threads)
+		log_warn("meshdns", "threads changed: it applies after a restart");
 	if (d->cfg->has_metrics != cfg->has_metrics ||
 	    memcmp(&d->cfg->metrics_listen, &cfg->metrics_listen, sizeof(cfg->metrics_listen)))
 		log_warn("meshdns", "metrics_listen changed: it applies after a restart");

@@ -6,11 +6,17 @@
 #include <stdio.h>
 #include <string.h>
 #include "metrics.h"
+#include "workers.h"
 
-static void queries(struct expo *e, const struct server *srv)
+static void queries(struct expo *e, struct server *srv)
 {
-	const struct query_stats *st = server_stats(srv);
+	struct query_stats stats;
+	const struct query_stats *st = &stats;
+	uint64_t per_thread[WORKERS_MAX];
+	unsigned nthreads = server_threads(srv);
 	struct server_metrics m;
+
+	server_stats(srv, &stats, per_thread, WORKERS_MAX);
 
 	expo_head(e, "meshdns_queries_total", "counter",
 		  "DNS answers sent, by question type and response code (header rcode).");
@@ -27,6 +33,16 @@ static void queries(struct expo *e, const struct server *srv)
 	expo_head(e, "meshdns_queries_received_total", "counter",
 		  "DNS queries (not UPDATEs) read and parsed, answered or not.");
 	expo_u64(e, "meshdns_queries_received_total", NULL, st->queries);
+	expo_head(e, "meshdns_thread_queries_received_total", "counter",
+		  "DNS queries read and parsed, by the thread that answered them (0 is the main"
+		  " loop, which also serves TCP and answers what the other threads hand on).");
+	for (unsigned t = 0; t < nthreads && t < WORKERS_MAX; t++) {
+		char l[32] = "", num[16];
+
+		snprintf(num, sizeof(num), "%u", t);
+		expo_label(l, sizeof(l), "thread", num);
+		expo_u64(e, "meshdns_thread_queries_received_total", l, per_thread[t]);
+	}
 	expo_head(e, "meshdns_queries_dropped_total", "counter",
 		  "Queries dropped unanswered: malformed, oversized, response-rate limited or"
 		  " not sendable.");

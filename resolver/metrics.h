@@ -14,7 +14,7 @@
 #include "upstream.h"
 
 struct metrics_src {
-	const struct server *srv;          /* any of these may be NULL */
+	struct server *srv;                /* any of these may be NULL */
 	const struct registry *reg;
 	const struct registrar *registrar;
 	const struct upstream *upstream;

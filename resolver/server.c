@@ -1,13 +1,12 @@
 /* server.c - UDP and TCP listeners for the resolver (see server.h).
  *
- * UDP sockets are our own, watched with uv_poll: when one is readable,
- * recvmmsg() takes up to UDP_BATCH datagrams into the server's receive
- * slots, each is answered into its send slot, and one sendmmsg() sends the
- * answers. A batch costs three system calls (wake-up, receive, send) however
- * many queries it holds, and the slots are allocated once, so a query costs
- * no allocation. TCP connections own bounded, lazily grown buffers; a
- * response is first tried with uv_try_write and only what the kernel does not
- * take is queued. */
+ * UDP sockets are our own, watched with uv_poll: when one is readable, the
+ * main loop's udp_engine (udp.h) answers its datagrams in batches. With
+ * `threads: N` the UDP sockets are bound with SO_REUSEPORT and N-1 worker
+ * threads (workers.h) serve sockets of their own on the same addresses; what
+ * they hand on comes back here through udp_handoff(). TCP connections own
+ * bounded, lazily grown buffers; a response is first tried with uv_try_write
+ * and only what the kernel does not take is queued. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -22,8 +21,9 @@
 #include "err.h"
 #include "log.h"
 #include "qlog.h"
-#include "rrl.h"
 #include "server.h"
+#include "udp.h"
+#include "workers.h"
 #include "xfr.h"
 
 #define MSG_MAX 65535
@@ -31,27 +31,7 @@
 #define TCP_OUT_HIGH 65536       /* stop answering (and reading) above this */
 #define TCP_OUT_MAX (TCP_OUT_HIGH + MSG_MAX + 2)
 #define TCP_XFR_MAX (256u << 20)  /* a zone transfer queues all its messages */
-#define UDP_BATCH 32             /* datagrams per recvmmsg/sendmmsg */
-#define UDP_ROUNDS 4             /* batches per wake-up before polling again */
-#define UDP_OUT_MAX 4096         /* udp_payload's upper bound */
 #define CONN_BUCKETS 4096        /* per-address connection counting (a power of 2) */
-/* The query socket's receive buffer: the default (208 KiB) held fewer than 300
- * small queries, and a burst from a few hundred clients while the loop is
- * busy (answering a batch of upstream deadlines, say) overflowed it and lost
- * queries in the kernel (tests/e2e/blackhole.sh). 1 MiB, as NSD and Unbound
- * recommend; the kernel caps it at net.core.rmem_max. */
-#define UDP_RCVBUF (1 << 20)
-
-/* The UDP slots: a datagram up to 64 KiB may arrive (an UPDATE), answers
- * are at most udp_payload. Pages are touched only as far as datagrams reach. */
-struct udp_slots {
-	struct mmsghdr rx[UDP_BATCH], tx[UDP_BATCH];
-	struct iovec rxv[UDP_BATCH], txv[UDP_BATCH];
-	struct sockaddr_storage peer[UDP_BATCH];
-	uint8_t in[UDP_BATCH][MSG_MAX + 1];
-	uint8_t out[UDP_BATCH][UDP_OUT_MAX];
-};
-
 struct server;
 
 /* Each listener is its own allocation: a bind retry abandons one while its
@@ -99,14 +79,17 @@ struct server {
 	struct listener **ls;
 	size_t nls;
 	const struct view *view;
-	struct query_ctx qctx;
-	uint32_t idle_ms, read_ms, max_conns, max_per_client, max_msg;
+	struct udp_engine eng;      /* the main loop's; its qctx also answers TCP */
+	struct workers *workers;    /* threads 2..N; NULL with threads: 1 */
+	struct expo_hist lat_sum;   /* server_get_metrics: every thread's latency */
+	unsigned threads;           /* the config's threads */
+	struct udp_settings settings;  /* the main engine's, from the config */
+	uint32_t idle_ms, read_ms, max_conns, max_per_client;
 	uint64_t hash_seed;
 	struct conn *buckets[CONN_BUCKETS];
 	uint64_t tcp_refused, tcp_evicted, tcp_timeouts, tcp_accepted;
-	struct expo_hist latency;   /* meshdns_query_duration_seconds */
-	int cookie_set;             /* qctx.cookies.cur holds a secret */
-	struct rrl rrl;             /* rrl_rate; the table is rebuilt when a reload changes it */
+	int cookie_set;             /* cookies.cur holds a secret */
+	struct cookie_secrets cookies;
 	server_update_cb update_cb;
 	void *update_arg;
 	server_xfr_cb xfr_cb;
@@ -117,16 +100,14 @@ struct server {
 	struct conn *head, *tail;
 	size_t nconns;
 	int open, closing;
-	struct udp_slots *slots;
-	struct qlog qlog;           /* query_log */
+	uint8_t hout[UDP_OUT_MAX];  /* answers to handed-on datagrams */
 	uint8_t wscratch[MSG_MAX + 2];
 };
 
 static void server_maybe_free(struct server *s)
 {
 	if (s->closing && s->open == 0 && s->pending == 0) {
-		rrl_close(&s->rrl);
-		free(s->slots);
+		udp_engine_close(&s->eng);
 		free(s->ls);
 		free(s);
 	}
@@ -170,106 +151,33 @@ static struct server_req *req_new(struct server *s, struct listener *l, const st
 
 /* ---- UDP ---- */
 
-/* An UPDATE request: opcode 5 and QR clear. */
-static int is_update(const char *msg, size_t len)
+/* The main engine's defer callback (sock: the listener): an UPDATE, a
+ * transfer or an upstream question gets a pending request. */
+static void udp_defer(void *arg, void *sock, enum udp_defer kind, const struct sockaddr *peer,
+		      const uint8_t *msg, size_t len)
 {
-	return len >= 12 && (msg[2] & 0xF8) == (5 << 3);
-}
+	struct server *s = arg;
+	struct listener *l = sock;
+	struct server_req *r = req_new(s, l, peer, NULL);
 
-static size_t rrl_apply(struct server *s, const struct sockaddr *from, uint8_t *out, size_t n);
-
-/* Answers datagram i of the batch into its send slot; returns the answer's
- * length, 0 when none is due now (deferred to an UPDATE or the upstream). */
-static size_t udp_answer(struct server *s, struct listener *l, const struct view *v, unsigned i,
-			 size_t len)
-{
-	struct udp_slots *u = s->slots;
-	const struct sockaddr *from = (const struct sockaddr *)&u->peer[i];
-	size_t n;
-	uint64_t t0;
-
-	if (is_update((const char *)u->in[i], len) && s->update_cb) {
-		struct server_req *r = req_new(s, l, from, NULL);
-
-		if (r)
-			s->update_cb(s->update_arg, r, u->in[i], len);
-		return 0;
-	}
-	if (s->xfr_cb && xfr_is_transfer(u->in[i], len)) {
-		struct server_req *r = req_new(s, l, from, NULL);
-
-		if (r)
-			s->xfr_cb(s->xfr_arg, r, u->in[i], len, 0);
-		return 0;
-	}
-	s->qctx.client = from;
-	t0 = qlog_sampled(&s->qlog) ? uv_hrtime() : 0;
-	n = query_process(&s->qctx, v, u->in[i], len, u->out[i], UDP_OUT_MAX, 0);
-	if (t0 && n)
-		qlog_write(from, u->in[i], len, u->out[i], n, uv_hrtime() - t0, 0);
-	if (n && s->rrl.t && !s->qctx.cookie_ok)
-		n = rrl_apply(s, from, u->out[i], n);
-	if (n)
-		query_stats_answer(&s->qctx.stats, u->out[i], n);
-	if (!n) {
-		struct server_req *r;
-
-		if (s->qctx.fwd.pending && s->forward_cb && (r = req_new(s, l, from, NULL)))
-			s->forward_cb(s->forward_arg, r, &s->qctx.fwd);
-	}
-	return n;
-}
-
-/* A valid server cookie proves the address, so such clients skip RRL (as
- * in Knot); TCP is never limited. Returns the length to send: n, a
- * truncated copy (slip: header + question, TC=1), or 0 (drop). */
-static size_t rrl_apply(struct server *s, const struct sockaddr *from, uint8_t *out, size_t n)
-{
-	size_t p = 12;
-
-	switch (rrl_check(&s->rrl, from, uv_now(s->loop) + 1)) {
-	case RRL_SEND:
-		return n;
-	case RRL_DROP:
-		s->qctx.stats.dropped++;
-		return 0;
-	case RRL_SLIP:
+	if (!r)
+		return;
+	switch (kind) {
+	case UDP_DEFER_UPDATE:
+		s->update_cb(s->update_arg, r, msg, len);
 		break;
-	}
-	if (n < 12)
-		return 0;
-	if (out[4] | out[5]) {              /* keep the question (one, uncompressed) */
-		while (p < n && out[p] && out[p] < 64)
-			p += 1 + (size_t)out[p];
-		if (p + 5 > n || out[p])
-			return 0;
-		p += 5;
-	}
-	out[2] |= 0x02;                     /* TC */
-	memset(out + 6, 0, 6);              /* no answer, authority or additional */
-	return p;
-}
-
-/* Sends the batch's answers; what the socket buffer does not take is dropped
- * (the client retries), as a full interface queue would. */
-static void udp_flush(struct server *s, struct listener *l, unsigned nout)
-{
-	struct mmsghdr *tx = s->slots->tx;
-	unsigned done = 0;
-
-	while (done < nout) {
-		int rc = sendmmsg(l->fd, tx + done, nout - done, MSG_DONTWAIT);
-
-		if (rc < 0) {
-			if (errno == EINTR)
-				continue;
-			/* EAGAIN, or an error of the first datagram (e.g. an
-			 * unreachable peer): skip that one. */
-			s->qctx.stats.dropped++;
-			done++;
-			continue;
+	case UDP_DEFER_XFR:
+		s->xfr_cb(s->xfr_arg, r, msg, len, 0);
+		break;
+	case UDP_DEFER_FORWARD:
+		if (s->forward_cb) {
+			s->forward_cb(s->forward_arg, r, &s->eng.qctx.fwd);
+			break;
 		}
-		done += (unsigned)rc;
+		/* fall through */
+	case UDP_DEFER_OUTSIDE:  /* the main engine has the cache: not reached */
+		server_reply(r, NULL, 0);
+		break;
 	}
 }
 
@@ -277,84 +185,26 @@ static void udp_readable(uv_poll_t *h, int status, int events)
 {
 	struct listener *l = h->data;
 	struct server *s = l->srv;
-	struct udp_slots *u = s->slots;
-	const struct view *v = __atomic_load_n(&s->view, __ATOMIC_ACQUIRE);
 
-	if (status < 0 || !(events & UV_READABLE) || !v)
+	if (status < 0 || !(events & UV_READABLE))
 		return;
-	s->qctx.now = uv_now(s->loop) / 1000;
-	s->qctx.wall = (uint32_t)time(NULL);
-	for (int round = 0; round < UDP_ROUNDS; round++) {
-		uint64_t t0 = uv_hrtime();
-		unsigned nout = 0;
-		int n;
-
-		for (unsigned i = 0; i < UDP_BATCH; i++) {
-			u->rxv[i].iov_len = sizeof(u->in[i]);
-			u->rx[i].msg_hdr.msg_namelen = sizeof(u->peer[i]);
-		}
-		n = recvmmsg(l->fd, u->rx, UDP_BATCH, MSG_DONTWAIT, NULL);
-		if (n <= 0)
-			return; /* EAGAIN: drained; other errors: poll again */
-		for (unsigned i = 0; i < (unsigned)n; i++) {
-			size_t len = u->rx[i].msg_len, out;
-
-			if ((u->rx[i].msg_hdr.msg_flags & MSG_TRUNC) || len > s->max_msg) {
-				s->qctx.stats.dropped++;
-				continue;
-			}
-			if (!(out = udp_answer(s, l, v, i, len)))
-				continue;
-			u->tx[nout].msg_hdr.msg_name = &u->peer[i];
-			u->tx[nout].msg_hdr.msg_namelen = u->rx[i].msg_hdr.msg_namelen;
-			u->tx[nout].msg_hdr.msg_iov = &u->txv[i];
-			u->tx[nout].msg_hdr.msg_iovlen = 1;
-			u->txv[i].iov_base = u->out[i];
-			u->txv[i].iov_len = out;
-			nout++;
-		}
-		udp_flush(s, l, nout);
-		if (nout)  /* one clock read per batch: every answer took the batch's time */
-			expo_hist_observe(&s->latency, (double)(uv_hrtime() - t0) / 1e9, nout);
-		if (n < UDP_BATCH)
-			return;
-	}
+	udp_engine_run(&s->eng, l->fd, l, &s->view);
 }
 
-static struct udp_slots *udp_slots_new(void)
+/* A datagram a worker thread handed on (workers_handoff_cb): answered here
+ * as if it had come to our socket on the same address. */
+static void udp_handoff(void *arg, size_t addr_index, const struct sockaddr *peer,
+			const uint8_t *msg, size_t len)
 {
-	struct udp_slots *u = calloc(1, sizeof(*u));
+	struct server *s = arg;
+	struct listener *l = addr_index < s->nls ? s->ls[addr_index] : NULL;
+	size_t n;
 
-	if (!u)
-		return NULL;
-	for (unsigned i = 0; i < UDP_BATCH; i++) {
-		u->rxv[i].iov_base = u->in[i];
-		u->rx[i].msg_hdr.msg_name = &u->peer[i];
-		u->rx[i].msg_hdr.msg_iov = &u->rxv[i];
-		u->rx[i].msg_hdr.msg_iovlen = 1;
-	}
-	return u;
-}
-
-/* A UDP socket bound to *a (IPv6 only for an IPv6 address): the fd, or a
- * negative libuv error code. */
-static int udp_socket(const struct sockaddr_storage *a)
-{
-	int v6 = a->ss_family == AF_INET6, one = 1, rcvbuf = UDP_RCVBUF, fd, rc;
-
-	fd = socket(a->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return uv_translate_sys_error(errno);
-	/* Best effort: the kernel caps it at net.core.rmem_max, and the
-	 * default is still a working socket. */
-	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-	if ((v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
-	    bind(fd, (const struct sockaddr *)a, addr_len((const struct sockaddr *)a)) < 0) {
-		rc = uv_translate_sys_error(errno);
-		close(fd);
-		return rc;
-	}
-	return fd;
+	if (!l || l->fd < 0 || s->closing || !s->view)
+		return;
+	n = udp_engine_answer(&s->eng, l, s->view, peer, msg, len, s->hout);
+	if (n && sendto(l->fd, s->hout, n, MSG_DONTWAIT, peer, addr_len(peer)) < 0)
+		s->eng.qctx.stats.dropped++;
 }
 
 /* ---- TCP ---- */
@@ -613,6 +463,7 @@ static int conn_send(struct conn *c, const uint8_t *msg, size_t len)
 static void conn_process(struct conn *c)
 {
 	struct server *s = c->srv;
+	struct query_ctx *q = &s->eng.qctx;
 	uint64_t t0 = uv_hrtime(), nans = 0;
 	size_t off = 0;
 
@@ -620,7 +471,7 @@ static void conn_process(struct conn *c)
 		size_t mlen = (size_t)c->in[off] << 8 | c->in[off + 1], n;
 		uint64_t tq;               /* the query log's clock, when sampled */
 
-		if (mlen > s->max_msg) {
+		if (mlen > s->eng.max_msg) {
 			log_debug("server", "closing TCP connection: message of %zu bytes is over"
 				  " max_message_size", mlen);
 			conn_close(c);
@@ -636,7 +487,7 @@ static void conn_process(struct conn *c)
 			uv_read_stop((uv_stream_t *)&c->h);
 			break;
 		}
-		if (is_update((const char *)c->in + off + 2, mlen) && s->update_cb) {
+		if (s->update_cb && mlen >= 12 && (c->in[off + 4] & 0xF8) == (5 << 3)) {
 			struct server_req *r = req_new(s, NULL, NULL, c);
 
 			off += 2 + mlen;
@@ -652,32 +503,32 @@ static void conn_process(struct conn *c)
 				s->xfr_cb(s->xfr_arg, r, c->in + off - mlen, mlen, 1);
 			continue;
 		}
-		s->qctx.now = uv_now(s->loop) / 1000;
-		s->qctx.wall = (uint32_t)time(NULL);
-		s->qctx.client = (const struct sockaddr *)&c->peer_addr;
-		tq = qlog_sampled(&s->qlog) ? uv_hrtime() : 0;
-		n = s->view ? query_process(&s->qctx, s->view, c->in + off + 2, mlen,
+		q->now = uv_now(s->loop) / 1000;
+		q->wall = (uint32_t)time(NULL);
+		q->client = (const struct sockaddr *)&c->peer_addr;
+		tq = qlog_sampled(&s->eng.qlog) ? uv_hrtime() : 0;
+		n = s->view ? query_process(q, s->view, c->in + off + 2, mlen,
 					    s->wscratch + 2, MSG_MAX, 1) : 0;
 		if (tq && n)
-			qlog_write(s->qctx.client, c->in + off + 2, mlen, s->wscratch + 2, n,
+			qlog_write(q->client, c->in + off + 2, mlen, s->wscratch + 2, n,
 				   uv_hrtime() - tq, 1);
 		off += 2 + mlen;
 		if (!n) {
 			struct server_req *r;
 
-			if (s->qctx.fwd.pending && s->forward_cb && (r = req_new(s, NULL, NULL, c)))
-				s->forward_cb(s->forward_arg, r, &s->qctx.fwd);
+			if (q->fwd.pending && s->forward_cb && (r = req_new(s, NULL, NULL, c)))
+				s->forward_cb(s->forward_arg, r, &q->fwd);
 			continue;
 		}
 		s->wscratch[0] = (uint8_t)(n >> 8);
 		s->wscratch[1] = (uint8_t)n;
-		query_stats_answer(&s->qctx.stats, s->wscratch + 2, n);
+		query_stats_answer(&q->stats, s->wscratch + 2, n);
 		nans++;
 		if (conn_send(c, s->wscratch, n + 2) < 0)
 			conn_close(c);
 	}
 	if (nans)
-		expo_hist_observe(&s->latency, (double)(uv_hrtime() - t0) / 1e9, nans);
+		expo_hist_observe(&s->eng.latency, (double)(uv_hrtime() - t0) / 1e9, nans);
 	if (off) {
 		memmove(c->in, c->in + off, c->in_len - off);
 		c->in_len -= off;
@@ -835,7 +686,7 @@ static int bind_one(struct server *s, struct listener *l, const struct sockaddr_
 	l->srv = s;
 	l->udp.data = l;
 	l->tcp.data = l;
-	if ((rc = l->fd = udp_socket(&a)) < 0)
+	if ((rc = l->fd = udp_socket(&a, s->threads > 1)) < 0)
 		goto fail;
 	if (getsockname(l->fd, (struct sockaddr *)&l->addr, &alen) < 0) {
 		rc = uv_translate_sys_error(errno);
@@ -883,6 +734,25 @@ static void close_listener(struct listener *l)
 		uv_close((uv_handle_t *)&l->tcp, handle_closed);
 }
 
+static void worker_settings(const struct server *s, struct udp_settings *st);
+
+/* Threads 2..N, on the addresses the listeners bound (ports resolved). */
+static int start_workers(struct server *s, char *errbuf, size_t errlen)
+{
+	struct sockaddr_storage addrs[WORKERS_ADDRS_MAX];
+	struct udp_settings st;
+
+	if (s->nls > WORKERS_ADDRS_MAX) {
+		snprintf(errbuf, errlen, "threads: at most %d listen addresses", WORKERS_ADDRS_MAX);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < s->nls; i++)
+		addrs[i] = s->ls[i]->addr;
+	worker_settings(s, &st);
+	return workers_start(&s->workers, s->loop, s->threads - 1, addrs, s->nls, &st, udp_handoff,
+			     s, errbuf, errlen);
+}
+
 int server_new(struct server **out, uv_loop_t *loop, const struct config *cfg,
 	       char *errbuf, size_t errlen)
 {
@@ -891,7 +761,7 @@ int server_new(struct server **out, uv_loop_t *loop, const struct config *cfg,
 
 	*out = NULL;
 	if (!s || !(s->ls = calloc(cfg->nlisten, sizeof(*s->ls))) ||
-	    !(s->slots = udp_slots_new())) {
+	    udp_engine_init(&s->eng, 0) < 0) {
 		if (s)
 			free(s->ls);
 		free(s);
@@ -901,8 +771,10 @@ int server_new(struct server **out, uv_loop_t *loop, const struct config *cfg,
 	s->loop = loop;
 	if (getrandom(&s->hash_seed, sizeof(s->hash_seed), 0) != sizeof(s->hash_seed))
 		s->hash_seed = uv_hrtime();
-	query_ctx_init(&s->qctx, 0);
-	expo_hist_init(&s->latency, server_latency_bounds, SERVER_LATENCY_BUCKETS);
+	s->eng.seed = s->hash_seed;
+	s->eng.defer = udp_defer;
+	s->eng.defer_arg = s;
+	s->threads = cfg->threads;
 	server_set_limits(s, cfg);
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		s->nls++;
@@ -921,6 +793,8 @@ int server_new(struct server **out, uv_loop_t *loop, const struct config *cfg,
 		if (rc < 0)
 			break;
 	}
+	if (rc == 0 && s->threads > 1)
+		rc = start_workers(s, errbuf, errlen);
 	if (rc < 0) {
 		server_close(s);
 		return rc;
@@ -934,7 +808,7 @@ int server_new(struct server **out, uv_loop_t *loop, const struct config *cfg,
  * rotation (RFC 9018 4.3 rollover). */
 static void cookie_secret_set(struct server *s, const struct config *cfg)
 {
-	struct cookie_secrets *k = &s->qctx.cookies;
+	struct cookie_secrets *k = &s->cookies;
 	uint8_t fresh[COOKIE_SECRET_LEN];
 
 	k->udp_cap = cfg->udp_payload_without_cookie;
@@ -958,34 +832,45 @@ static void cookie_secret_set(struct server *s, const struct config *cfg)
 	k->on = cfg->cookies;
 }
 
+/* What the worker threads need of the main engine's settings; names
+ * outside our namespaces come here when the main loop has the cache. */
+static void worker_settings(const struct server *s, struct udp_settings *st)
+{
+	*st = s->settings;
+	st->defer_outside = s->eng.qctx.cache != NULL;
+}
+
 void server_set_limits(struct server *s, const struct config *cfg)
 {
 	s->idle_ms = cfg->tcp_idle_timeout_ms;
 	s->read_ms = cfg->tcp_read_timeout_ms;
 	s->max_conns = cfg->tcp_max_connections;
 	s->max_per_client = cfg->tcp_max_connections_per_client;
-	s->max_msg = cfg->max_message_size;
-	qlog_set(&s->qlog, cfg->query_log, cfg->query_log_sample);
 	cookie_secret_set(s, cfg);
-	if (cfg->rrl_rate != s->rrl.rate || cfg->rrl_slip != s->rrl.slip ||
-	    cfg->rrl_ipv4_prefix != s->rrl.v4_prefix || cfg->rrl_ipv6_prefix != s->rrl.v6_prefix ||
-	    (s->rrl.t && cfg->rrl_table_size > s->rrl.mask + 1)) {
-		struct rrl nr;
+	udp_settings_of(&s->settings, cfg);
+	s->settings.cookies = s->cookies;
+	udp_engine_apply(&s->eng, &s->settings);
+	if (s->workers) {
+		struct udp_settings st;
 
-		if (rrl_init(&nr, cfg->rrl_table_size, cfg->rrl_rate, cfg->rrl_slip,
-			     cfg->rrl_ipv4_prefix, cfg->rrl_ipv6_prefix, s->hash_seed) < 0) {
-			log_err("server", "out of memory for the RRL table: rate limiting keeps its"
-				" old settings");
-		} else {
-			rrl_close(&s->rrl);
-			s->rrl = nr;
-		}
+		worker_settings(s, &st);
+		workers_apply(s->workers, &st);
 	}
 }
 
 void server_set_view(struct server *s, const struct view *v)
 {
 	__atomic_store_n(&s->view, v, __ATOMIC_RELEASE);
+	if (s->workers)
+		workers_set_view(s->workers, v);
+}
+
+void server_retire_view(struct server *s, struct view *old)
+{
+	if (s && s->workers)
+		workers_retire(s->workers, old);
+	else
+		view_free(old);
 }
 
 void server_describe(const struct server *s, char *out, size_t outlen)
@@ -1004,9 +889,20 @@ void server_describe(const struct server *s, char *out, size_t outlen)
 	}
 }
 
-const struct query_stats *server_stats(const struct server *s)
+void server_stats(const struct server *s, struct query_stats *out, uint64_t *per_thread,
+		  size_t nper)
 {
-	return &s->qctx.stats;
+	*out = s->eng.qctx.stats;
+	if (nper)
+		per_thread[0] = s->eng.qctx.stats.queries;
+	if (s->workers)
+		workers_add_stats(s->workers, out, NULL, nper ? per_thread + 1 : NULL,
+				  nper ? nper - 1 : 0);
+}
+
+unsigned server_threads(const struct server *s)
+{
+	return s->threads;
 }
 
 size_t server_tcp_connections(const struct server *s)
@@ -1019,9 +915,12 @@ const double server_latency_bounds[SERVER_LATENCY_BUCKETS] = {
 	0.025, 0.05, 0.1, 0.25, 0.5, 1
 };
 
-void server_get_metrics(const struct server *s, struct server_metrics *m)
+void server_get_metrics(struct server *s, struct server_metrics *m)
 {
-	m->latency = &s->latency;
+	s->lat_sum = s->eng.latency;
+	if (s->workers)
+		workers_add_stats(s->workers, NULL, &s->lat_sum, NULL, 0);
+	m->latency = &s->lat_sum;
 	m->tcp_open = s->nconns;
 	m->tcp_accepted = s->tcp_accepted;
 	m->tcp_refused = s->tcp_refused;
@@ -1033,12 +932,14 @@ void server_set_update_cb(struct server *s, server_update_cb cb, void *arg)
 {
 	s->update_cb = cb;
 	s->update_arg = arg;
+	s->eng.take_update = cb != NULL;
 }
 
 void server_set_xfr_cb(struct server *s, server_xfr_cb cb, void *arg)
 {
 	s->xfr_cb = cb;
 	s->xfr_arg = arg;
+	s->eng.take_xfr = cb != NULL;
 }
 
 int server_reply_part(struct server_req *r, const uint8_t *msg, size_t len)
@@ -1054,7 +955,7 @@ int server_reply_part(struct server_req *r, const uint8_t *msg, size_t len)
 			return -EPIPE;
 		if (sendto(r->l->fd, msg, len, MSG_DONTWAIT, (struct sockaddr *)&r->peer,
 			   addr_len((struct sockaddr *)&r->peer)) < 0)
-			s->qctx.stats.dropped++;
+			s->eng.qctx.stats.dropped++;
 		return 0;
 	}
 	if (c->closing)
@@ -1070,9 +971,15 @@ int server_reply_part(struct server_req *r, const uint8_t *msg, size_t len)
 
 void server_set_forward(struct server *s, struct cache *cache, server_forward_cb cb, void *arg)
 {
-	s->qctx.cache = cache;
+	s->eng.qctx.cache = cache;
 	s->forward_cb = cb;
 	s->forward_arg = arg;
+	if (s->workers) {
+		struct udp_settings st;
+
+		worker_settings(s, &st);
+		workers_apply(s->workers, &st);
+	}
 }
 
 void server_reply(struct server_req *r, const uint8_t *msg, size_t len)
@@ -1082,8 +989,8 @@ void server_reply(struct server_req *r, const uint8_t *msg, size_t len)
 
 	/* Answers to queries (not UPDATEs) that waited for the upstream. */
 	if (len >= 12 && (msg[2] & 0xF8) == 0x80) {
-		query_stats_answer(&s->qctx.stats, msg, len);
-		expo_hist_observe(&s->latency, (double)(uv_hrtime() - r->t0) / 1e9, 1);
+		query_stats_answer(&s->eng.qctx.stats, msg, len);
+		expo_hist_observe(&s->eng.latency, (double)(uv_hrtime() - r->t0) / 1e9, 1);
 	}
 	if (c) {
 		c->refs--;
@@ -1101,7 +1008,7 @@ void server_reply(struct server_req *r, const uint8_t *msg, size_t len)
 	} else if (len && !s->closing && r->l->fd >= 0) {
 		if (sendto(r->l->fd, msg, len, MSG_DONTWAIT, (struct sockaddr *)&r->peer,
 			   addr_len((struct sockaddr *)&r->peer)) < 0)
-			s->qctx.stats.dropped++;
+			s->eng.qctx.stats.dropped++;
 	}
 	free(r);
 	s->pending--;
@@ -1111,6 +1018,9 @@ void server_reply(struct server_req *r, const uint8_t *msg, size_t len)
 void server_close(struct server *s)
 {
 	s->closing = 1;
+	if (s->workers)
+		workers_stop(s->workers);
+	s->workers = NULL;
 	for (size_t i = 0; i < s->nls; i++)
 		close_listener(s->ls[i]);
 	while (s->head)

@@ -12,8 +12,10 @@
  * (or is closed itself when there is none). Messages over max_message_size
  * close the connection (TCP) or are dropped (UDP).
  *
- * Queries are answered from the view set by server_set_view(); the server
- * never owns the view. */
+ * Queries are answered from the view set by server_set_view(). With
+ * `threads: N`, N-1 more threads answer UDP queries (workers.h), so a replaced
+ * view is handed back with server_retire_view(), which frees it once no thread
+ * reads it. */
 #ifndef MESHDNS_SERVER_H
 #define MESHDNS_SERVER_H
 
@@ -32,9 +34,18 @@ int server_new(struct server **out, uv_loop_t *loop, const struct config *cfg,
 /* Applies the limits of a reloaded config (listen addresses are kept). */
 void server_set_limits(struct server *s, const struct config *cfg);
 void server_set_view(struct server *s, const struct view *v);
+/* Takes ownership of old, a view replaced by server_set_view(): freed now,
+ * or with worker threads once none of them can be reading it. s may be NULL
+ * (no server yet: freed now). */
+void server_retire_view(struct server *s, struct view *old);
 /* " listen=IP:PORT" for every bound address, into out. */
 void server_describe(const struct server *s, char *out, size_t outlen);
-const struct query_stats *server_stats(const struct server *s);
+/* Every thread's counters summed into out; per_thread[i] (nper entries at
+ * most) gets thread i's query count, thread 0 being the main loop. Worker
+ * threads' counters are at most a few milliseconds old. */
+void server_stats(const struct server *s, struct query_stats *out, uint64_t *per_thread,
+		  size_t nper);
+unsigned server_threads(const struct server *s);
 size_t server_tcp_connections(const struct server *s);
 /* For the metrics: the query latency histogram (seconds from a batch's
  * arrival to its answers' send; for forwarded queries, to the upstream's
@@ -47,7 +58,7 @@ struct server_metrics {
 	size_t tcp_open;
 	uint64_t tcp_accepted, tcp_refused, tcp_evicted, tcp_timeouts;
 };
-void server_get_metrics(const struct server *s, struct server_metrics *m);
+void server_get_metrics(struct server *s, struct server_metrics *m);
 /* UPDATE messages (opcode 5) are not answered by the query path: they go to
  * cb with a pending request, and whoever handles them answers later with
  * server_reply() (after the journal made the change durable). Without a
