@@ -132,10 +132,11 @@ check "the queries did reach the upstream (it read >= 10000 of them; its count: 
 	[ "$HOLE_SAW" -ge 10000 ]
 
 # Datagrams the kernel dropped on meshdns's query socket (the last column
-# of /proc/net/udp): a full receive buffer loses queries before meshdns sees
-# them.
+# of /proc/net/udp, summed over the sockets of every thread): a full
+# receive buffer loses queries before meshdns sees them.
 udp_drops() {
-	awk -v a="$(printf '0100007F:%04X' "$PORT")" '$2 == a { print $NF }' /proc/net/udp
+	awk -v a="$(printf '0100007F:%04X' "$PORT")" '$2 == a { d += $NF } END { print d + 0 }' \
+		/proc/net/udp
 }
 check "the kernel dropped no query on meshdns's socket (drops=$(udp_drops))" [ "$(udp_drops)" = 0 ]
 

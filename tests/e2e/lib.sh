@@ -9,7 +9,8 @@
 # Environment: MESHDNS (the binary, required), SRCDIR (the source tree;
 # default: two levels above this file), MESHDNS_VALGRIND=1 (run every meshdns
 # started through start_meshdns under valgrind memcheck; any error or
-# definite leak it reports fails the test).
+# definite leak it reports fails the test), MESHDNS_THREADS=N (every config
+# gets threads: N unless it sets threads itself).
 
 set -u
 
@@ -177,6 +178,11 @@ start_meshdns() {
 	grep -q '^upstream:' "$cfg" || sed -i '1i upstream: []' "$cfg"
 	# meshdns-ctl's socket: beside the config, not in the default state_dir.
 	grep -q '^control_socket:' "$cfg" || sed -i "1i control_socket: \"$cfg.ctl\"" "$cfg"
+	# MESHDNS_THREADS=N: every test runs with worker threads (CI does so
+	# under ThreadSanitizer); a config that sets threads keeps its own.
+	if [ -n "${MESHDNS_THREADS:-}" ] && ! grep -q '^threads:' "$cfg"; then
+		sed -i "1i threads: $MESHDNS_THREADS" "$cfg"
+	fi
 	(meshdns_run -c "$cfg") 2>"$MESHDNS_LOG" >/dev/null &
 	MESHDNS_PID=$!
 	PIDS="$PIDS $MESHDNS_PID"
