@@ -10,7 +10,8 @@
 # default: two levels above this file), MESHDNS_VALGRIND=1 (run every meshdns
 # started through start_meshdns under valgrind memcheck; any error or
 # definite leak it reports fails the test), MESHDNS_THREADS=N (every config
-# gets threads: N unless it sets threads itself).
+# gets threads: N unless it sets threads itself), MESHDNS_TSAN=1 (MESHDNS is
+# a ThreadSanitizer build: any report it writes fails the test).
 
 set -u
 
@@ -75,6 +76,25 @@ valgrind_verdict() {
 	fi
 }
 
+# MESHDNS_TSAN=1: every process of the build writes its reports to
+# $T/tsan.PID; one check over them at the end.
+if [ "${MESHDNS_TSAN:-0}" = 1 ]; then
+	export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS }log_path=$T/tsan second_deadlock_stack=1"
+fi
+tsan_verdict() {
+	local f bad=""
+	for f in "$T"/tsan.*; do
+		[ -s "$f" ] || continue
+		bad="$bad $(basename "$f")"
+		sed 's/^/# /' "$f" | head -n 80
+	done
+	if [ -n "$bad" ]; then
+		fail "ThreadSanitizer: reports in$bad"
+	else
+		pass "ThreadSanitizer: no report"
+	fi
+}
+
 cleanup() {
 	local rc=$? p
 	for p in $PIDS; do
@@ -85,6 +105,10 @@ cleanup() {
 	done
 	if [ "${MESHDNS_VALGRIND:-0}" = 1 ] && [ "$rc" -ne 77 ]; then
 		valgrind_verdict
+		[ "$FAILED" -gt 0 ] && [ "$rc" -eq 0 ] && rc=1
+	fi
+	if [ "${MESHDNS_TSAN:-0}" = 1 ] && [ "$rc" -ne 77 ]; then
+		tsan_verdict
 		[ "$FAILED" -gt 0 ] && [ "$rc" -eq 0 ] && rc=1
 	fi
 	if [ "$FAILED" -gt 0 ] || { [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; }; then
