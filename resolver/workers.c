@@ -153,6 +153,11 @@ static void *worker_main(void *arg)
 	struct workers *ws = w->ws;
 	struct pollfd pfd[WORKERS_ADDRS_MAX + 1];
 	size_t n = ws->naddrs;
+	char name[16];
+
+	/* top -H, ps -L and perf show which thread is which. */
+	snprintf(name, sizeof(name), "meshdns-udp%u", w->index);
+	(void)pthread_setname_np(pthread_self(), name);
 
 	for (size_t i = 0; i < n; i++)
 		pfd[i] = (struct pollfd){ .fd = w->fds[i], .events = POLLIN };
