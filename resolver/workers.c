@@ -436,7 +436,15 @@ int workers_start(struct workers **out, uv_loop_t *loop, unsigned n,
 		return rc;
 	}
 	ws->open = 1;
-	uv_timer_init(loop, &ws->reclaim);
+	if ((rc = uv_timer_init(loop, &ws->reclaim)) < 0) {
+		/* The async handle is closing: ws is freed by its callback. */
+		close(ws->efd);
+		free(ws->w);
+		ws->w = NULL;
+		uv_close((uv_handle_t *)&ws->async, handle_closed);
+		snprintf(err, errlen, "cannot create the reclaim timer: %s", uv_strerror(rc));
+		return rc;
+	}
 	ws->open++;
 	for (unsigned i = 0; i < n && rc == 0; i++) {
 		struct worker *w = &ws->w[i];
