@@ -459,6 +459,41 @@ static int conn_send(struct conn *c, const uint8_t *msg, size_t len)
 	return conn_send_max(c, msg, len, TCP_OUT_MAX);
 }
 
+/* Appends msg to the output queue without sending: the answers to the
+ * queries of one read go out together (conn_push), one write(2) instead of
+ * one per answer. */
+static int conn_queue(struct conn *c, const uint8_t *msg, size_t len)
+{
+	int rc = grow(&c->out, &c->out_cap, c->out_len + len, TCP_OUT_MAX);
+
+	if (rc < 0)
+		return rc;
+	memcpy(c->out + c->out_len, msg, len);
+	c->out_len += len;
+	return 0;
+}
+
+/* Sends the queue: straight to the socket when no write is in flight, what
+ * the kernel does not take through uv_write. */
+static void conn_push(struct conn *c)
+{
+	if (c->closing)
+		return;
+	if (!c->writing && c->out_len) {
+		uv_buf_t b = uv_buf_init((char *)c->out, (unsigned)c->out_len);
+		int n = uv_try_write((uv_stream_t *)&c->h, &b, 1);
+
+		if (n > 0) {
+			memmove(c->out, c->out + n, c->out_len - (size_t)n);
+			c->out_len -= (size_t)n;
+		} else if (n != UV_EAGAIN) {
+			conn_close(c);
+			return;
+		}
+	}
+	conn_flush(c);
+}
+
 /* Answers every complete message in the input buffer, in order (RFC 7766 6.2.1.1). */
 static void conn_process(struct conn *c)
 {
@@ -524,11 +559,13 @@ static void conn_process(struct conn *c)
 		s->wscratch[1] = (uint8_t)n;
 		query_stats_answer(&q->stats, s->wscratch + 2, n);
 		nans++;
-		if (conn_send(c, s->wscratch, n + 2) < 0)
+		if (conn_queue(c, s->wscratch, n + 2) < 0)
 			conn_close(c);
 	}
-	if (nans)
+	if (nans) {
+		conn_push(c);
 		expo_hist_observe(&s->eng.latency, (double)(uv_hrtime() - t0) / 1e9, nans);
+	}
 	if (off) {
 		memmove(c->in, c->in + off, c->in_len - off);
 		c->in_len -= off;
