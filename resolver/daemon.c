@@ -46,6 +46,7 @@ struct daemon {
 	uv_timer_t pace;               /* ...or when the pacing allows */
 	int dirty;
 	uint64_t build_ns;             /* how long the last view build took */
+	uint64_t builds, builds_ns;    /* every build, for the metrics */
 	uint64_t next_publish_ns;      /* paced publishes wait until then */
 	const char *file;
 	struct config *cfg;
@@ -135,6 +136,8 @@ static int publish(struct daemon *d)
 	/* Serials and IXFR differences are part of the build's cost (pacing). */
 	xfr_publish(d->xfr, v, d->cfg, (uint64_t)time(NULL), on_serial, d);
 	d->build_ns = uv_hrtime() - t0;
+	d->builds++;
+	d->builds_ns += d->build_ns;
 	d->dirty = 0;
 	if (d->srv)
 		server_set_view(d->srv, v);
@@ -462,7 +465,8 @@ static void render_metrics(void *arg, struct expo *e)
 {
 	struct daemon *d = arg;
 	struct metrics_src src = { .srv = d->srv, .reg = d->reg, .registrar = d->registrar,
-				   .upstream = d->upstream, .start_time = d->start_time };
+				   .upstream = d->upstream, .start_time = d->start_time,
+				   .view_builds = d->builds, .view_build_ns = d->builds_ns };
 
 	metrics_render(e, &src);
 }

@@ -172,6 +172,13 @@ void metrics_render(struct expo *e, const struct metrics_src *src)
 	upstream(e, src->upstream);
 	updates(e, src->registrar);
 	instances(e, src->reg);
+	expo_head(e, "meshdns_view_builds_total", "counter",
+		  "Views (the answers' precompiled state) built and published: at start, per"
+		  " reload, health change and (paced) batch of registrations.");
+	expo_u64(e, "meshdns_view_builds_total", NULL, src->view_builds);
+	expo_head(e, "meshdns_view_build_seconds_total", "counter",
+		  "Time the main loop spent building views.");
+	expo_double(e, "meshdns_view_build_seconds_total", NULL, (double)src->view_build_ns / 1e9);
 	expo_head(e, "meshdns_process_start_time_seconds", "gauge",
 		  "When the process started, unix seconds.");
 	expo_double(e, "meshdns_process_start_time_seconds", NULL, src->start_time);

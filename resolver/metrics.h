@@ -19,6 +19,8 @@ struct metrics_src {
 	const struct registrar *registrar;
 	const struct upstream *upstream;
 	double start_time;                 /* unix seconds */
+	uint64_t view_builds;              /* answers rebuilt (views published) */
+	uint64_t view_build_ns;            /* time spent building them */
 };
 
 void metrics_render(struct expo *e, const struct metrics_src *src);

@@ -114,6 +114,8 @@ scope0=$(val meshdns_updates_refused_total reason=scope)
 fs0=$(val meshdns_journal_fsync_duration_seconds_count)
 expect_eq "no payments-v1 instance yet" "$(val meshdns_instances namespace=local service=payments-v1 health=healthy)" 0
 recs0=$(val meshdns_journal_records)
+builds0=$(val meshdns_view_builds_total)
+check "view_builds_total counted the start-up build ($builds0)" test "${builds0:-0}" -ge 1
 
 expect_rcode "nsupdate registers task-1" NOERROR <<'EOF2'
 update delete task-1.payments-v1.local. ANY
@@ -152,6 +154,10 @@ expect_eq "instances{payments-v1,healthy} is 1 after the registration" "$(val me
 delta "journal_records grows by the registration's record" 1 "$recs0" "$(val meshdns_journal_records)"
 check "journal_size_bytes is above the header" test "$(val meshdns_journal_size_bytes)" -gt 12
 check "journal_fsync_duration_seconds counted a sync" test "$(val meshdns_journal_fsync_duration_seconds_count)" -gt "$fs0"
+check "view_builds_total counted the registration's build" \
+	test "$(val meshdns_view_builds_total)" -gt "$builds0"
+check "view_build_seconds_total is positive" \
+	python3 -c "import sys; sys.exit(not float(sys.argv[1]) > 0)" "$(val meshdns_view_build_seconds_total)"
 
 expect_rcode "task-1 turns unhealthy" NOERROR <<'EOF2'
 update delete task-1.payments-v1.local. TXT
