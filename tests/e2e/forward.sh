@@ -276,17 +276,9 @@ EOF
 
 # fbackend ADDR ID [sink]: starts a backend; sets FB_PID and FB_PORT.
 fbackend() {
-	local out="$T/fb.$2" i
-	python3 "$T/fwd.py" serve "$@" >"$out" 2>&1 &
-	FB_PID=$!
-	PIDS="$PIDS $FB_PID"
-	for i in $(seq 100); do
-		FB_PORT=$(head -n1 "$out" 2>/dev/null | grep -E '^[0-9]+$')
-		[ -n "$FB_PORT" ] && return 0
-		kill -0 "$FB_PID" 2>/dev/null || { sed 's/^/# /' "$out"; bail "backend $2 starts"; }
-		sleep 0.1
-	done
-	bail "backend $2 printed no port within 10 s"
+	spawn_port "backend $2" python3 "$T/fwd.py" serve "$@"
+	FB_PID=$SPAWN_PID
+	FB_PORT=$SPAWN_PORT
 }
 
 client() { python3 "$T/fwd.py" "$@"; }

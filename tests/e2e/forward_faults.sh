@@ -114,17 +114,9 @@ EOF
 
 # ffbackend KIND ADDR: starts a backend; sets FB_PID, FB_PORT.
 ffbackend() {
-	local out="$T/ff.$1" i
-	python3 "$T/ff.py" "$1" "$2" >"$out" 2>&1 &
-	FB_PID=$!
-	PIDS="$PIDS $FB_PID"
-	for i in $(seq 100); do
-		FB_PORT=$(head -n1 "$out" 2>/dev/null | grep -E '^[0-9]+$')
-		[ -n "$FB_PORT" ] && return 0
-		kill -0 "$FB_PID" 2>/dev/null || { sed 's/^/# /' "$out"; bail "backend $1 starts"; }
-		sleep 0.1
-	done
-	bail "backend $1 printed no port within 10 s"
+	spawn_port "backend $1" python3 "$T/ff.py" "$1" "$2"
+	FB_PID=$SPAWN_PID
+	FB_PORT=$SPAWN_PORT
 }
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
@@ -133,9 +125,10 @@ ffbackend sink 127.0.0.51
 SINK_PORT=$FB_PORT
 ffbackend hole 127.0.0.52
 HOLE_PORT=$FB_PORT
-wait_until 15 grep -q '^full [0-9]' "$T/ff.hole"
-check "the never-accepting backend's backlog is full ($(sed -n "s/^full //p" "$T/ff.hole") connections held)" \
-	grep -q '^full [0-9]' "$T/ff.hole"
+HOLE_OUT=$SPAWN_OUT
+wait_until 15 grep -q '^full [0-9]' "$HOLE_OUT"
+check "the never-accepting backend's backlog is full ($(sed -n "s/^full //p" "$HOLE_OUT") connections held)" \
+	grep -q '^full [0-9]' "$HOLE_OUT"
 start_backend 127.0.0.53
 GOOD_PORT=$BACKEND_PORT
 

@@ -243,25 +243,36 @@ stop_meshdns() {
 # start_backend ADDR [PORT] [--tcp]: runs backend.py on ADDR (port 0 = any);
 # sets BACKEND_PID and BACKEND_PORT.
 start_backend() {
-	local addr=$1 port=${2:-0} out i
+	local addr=$1 port=${2:-0}
 	shift
 	[ $# -gt 0 ] && shift
-	out="$T/backend.$addr.$port.$RANDOM"
-	python3 "$E2E_DIR/backend.py" --bind "$addr" --port "$port" "$@" >"$out" 2>&1 &
-	BACKEND_PID=$!
-	PIDS="$PIDS $BACKEND_PID"
+	spawn_port "backend on $addr:$port" python3 "$E2E_DIR/backend.py" --bind "$addr" \
+		--port "$port" "$@"
+	BACKEND_PID=$SPAWN_PID
+	BACKEND_PORT=$SPAWN_PORT
+}
+
+# spawn_port WHAT CMD...: runs CMD in the background (killed at exit), a
+# helper server that prints the port it bound as its first line; waits up
+# to 10 s for it. Sets SPAWN_PID, SPAWN_PORT and SPAWN_OUT (the file with
+# CMD's output); bails, with that output, when CMD exits first.
+spawn_port() {
+	local what=$1 out="$T/spawn.$RANDOM.$RANDOM" i
+	shift
+	SPAWN_OUT=$out
+	"$@" >"$out" 2>&1 &
+	SPAWN_PID=$!
+	PIDS="$PIDS $SPAWN_PID"
 	for i in $(seq 100); do
-		BACKEND_PORT=$(head -n1 "$out" 2>/dev/null | grep -E '^[0-9]+$')
-		if [ -n "$BACKEND_PORT" ]; then
-			return 0
-		fi
-		if ! kill -0 "$BACKEND_PID" 2>/dev/null; then
+		SPAWN_PORT=$(head -n1 "$out" 2>/dev/null | grep -E '^[0-9]+$')
+		[ -n "$SPAWN_PORT" ] && return 0
+		if ! kill -0 "$SPAWN_PID" 2>/dev/null; then
 			sed 's/^/# /' "$out"
-			bail "backend on $addr:$port starts"
+			bail "$what starts"
 		fi
 		sleep 0.1
 	done
-	bail "backend on $addr:$port printed no port within 10 s"
+	bail "$what printed no port within 10 s"
 }
 
 # kill_pid PID: kills one process started here and waits for it.
