@@ -393,9 +393,8 @@ static void render_metrics(void *arg, struct expo *x)
 			if (fwd_labels(l, sizeof(l), &f->l[k], &f->l[k].bal.ep[i]) == 0)
 				expo_u64(x, "meshdns_forward_endpoint_weight", l,
 					 f->l[k].bal.ep[i].present ? f->l[k].bal.ep[i].weight : 0);
-	expo_head(x, "meshdns_forward_process_start_time_seconds", "gauge",
-		  "When the process started, unix seconds.");
-	expo_double(x, "meshdns_forward_process_start_time_seconds", NULL, f->start_time);
+	expo_one_double(x, "meshdns_forward_process_start_time_seconds", "gauge",
+			"When the process started, unix seconds.", f->start_time);
 }
 
 /* ---- signals ---- */

@@ -74,6 +74,13 @@ void expo_u64(struct expo *e, const char *name, const char *labels, uint64_t v)
 	put(e, "%s%s%s%s %llu\n", name, o, l, c, (unsigned long long)v);
 }
 
+void expo_one_u64(struct expo *e, const char *name, const char *type, const char *help,
+		  uint64_t v)
+{
+	expo_head(e, name, type, help);
+	expo_u64(e, name, NULL, v);
+}
+
 /* Text that reads back as v, and the format's +Inf/-Inf/NaN. */
 static void fmt_double(char out[32], double v)
 {
@@ -95,6 +102,13 @@ void expo_double(struct expo *e, const char *name, const char *labels, double v)
 
 	fmt_double(num, v);
 	put(e, "%s%s%s%s %s\n", name, o, l, c, num);
+}
+
+void expo_one_double(struct expo *e, const char *name, const char *type, const char *help,
+		     double v)
+{
+	expo_head(e, name, type, help);
+	expo_double(e, name, NULL, v);
 }
 
 void expo_histogram(struct expo *e, const char *name, const char *labels,

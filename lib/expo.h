@@ -39,6 +39,11 @@ void expo_head(struct expo *e, const char *name, const char *type, const char *h
  * escaped (expo_label), or NULL / "" for none. */
 void expo_u64(struct expo *e, const char *name, const char *labels, uint64_t v);
 void expo_double(struct expo *e, const char *name, const char *labels, double v);
+/* A series of one unlabelled sample: its HELP and TYPE lines, then v. */
+void expo_one_u64(struct expo *e, const char *name, const char *type, const char *help,
+		  uint64_t v);
+void expo_one_double(struct expo *e, const char *name, const char *type, const char *help,
+		     double v);
 /* name_bucket{labels,le="..."} lines, then name_sum and name_count. */
 void expo_histogram(struct expo *e, const char *name, const char *labels,
 		    const struct expo_hist *h);

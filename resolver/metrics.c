@@ -30,9 +30,9 @@ static void queries(struct expo *e, struct server *srv)
 			expo_label(l, sizeof(l), "rcode", query_stat_rcodes[r]);
 			expo_u64(e, "meshdns_queries_total", l, st->answers[t][r]);
 		}
-	expo_head(e, "meshdns_queries_received_total", "counter",
-		  "DNS queries (not UPDATEs) read and parsed, answered or not.");
-	expo_u64(e, "meshdns_queries_received_total", NULL, st->queries);
+	expo_one_u64(e, "meshdns_queries_received_total", "counter",
+		"DNS queries (not UPDATEs) read and parsed, answered or not.",
+		st->queries);
 	expo_head(e, "meshdns_thread_queries_received_total", "counter",
 		  "DNS queries read and parsed, by the thread that answered them (0 is the main"
 		  " loop, which also serves TCP and answers what the other threads hand on).");
@@ -43,20 +43,20 @@ static void queries(struct expo *e, struct server *srv)
 		expo_label(l, sizeof(l), "thread", num);
 		expo_u64(e, "meshdns_thread_queries_received_total", l, per_thread[t]);
 	}
-	expo_head(e, "meshdns_queries_dropped_total", "counter",
-		  "Queries dropped unanswered: malformed, oversized, response-rate limited or"
-		  " not sendable.");
-	expo_u64(e, "meshdns_queries_dropped_total", NULL, st->dropped);
-	expo_head(e, "meshdns_responses_truncated_total", "counter",
-		  "Answers sent with TC=1 because they did not fit the UDP size.");
-	expo_u64(e, "meshdns_responses_truncated_total", NULL, st->truncated);
-	expo_head(e, "meshdns_cache_hits_total", "counter",
-		  "Questions outside our namespaces answered from the cache.");
-	expo_u64(e, "meshdns_cache_hits_total", NULL, st->cache_hits);
-	expo_head(e, "meshdns_cache_misses_total", "counter",
-		  "Questions outside our namespaces not in the cache (forwarded, or REFUSED"
-		  " when RD is clear).");
-	expo_u64(e, "meshdns_cache_misses_total", NULL, st->cache_misses);
+	expo_one_u64(e, "meshdns_queries_dropped_total", "counter",
+		"Queries dropped unanswered: malformed, oversized, response-rate limited or"
+		" not sendable.",
+		st->dropped);
+	expo_one_u64(e, "meshdns_responses_truncated_total", "counter",
+		"Answers sent with TC=1 because they did not fit the UDP size.",
+		st->truncated);
+	expo_one_u64(e, "meshdns_cache_hits_total", "counter",
+		"Questions outside our namespaces answered from the cache.",
+		st->cache_hits);
+	expo_one_u64(e, "meshdns_cache_misses_total", "counter",
+		"Questions outside our namespaces not in the cache (forwarded, or REFUSED"
+		" when RD is clear).",
+		st->cache_misses);
 
 	server_get_metrics(srv, &m);
 	expo_head(e, "meshdns_query_duration_seconds", "histogram",
@@ -64,20 +64,21 @@ static void queries(struct expo *e, struct server *srv)
 		  " sendmmsg) or TCP read, every answer of it counted with the batch's time;"
 		  " forwarded queries until the upstream's answer is sent.");
 	expo_histogram(e, "meshdns_query_duration_seconds", NULL, m.latency);
-	expo_head(e, "meshdns_tcp_connections_open", "gauge", "TCP connections open now.");
-	expo_u64(e, "meshdns_tcp_connections_open", NULL, m.tcp_open);
-	expo_head(e, "meshdns_tcp_connections_accepted_total", "counter",
-		  "TCP connections admitted.");
-	expo_u64(e, "meshdns_tcp_connections_accepted_total", NULL, m.tcp_accepted);
-	expo_head(e, "meshdns_tcp_connections_refused_total", "counter",
-		  "TCP connections closed at accept: per-client limit, or every connection busy.");
-	expo_u64(e, "meshdns_tcp_connections_refused_total", NULL, m.tcp_refused);
-	expo_head(e, "meshdns_tcp_connections_evicted_total", "counter",
-		  "Idle TCP connections closed to make room at tcp_max_connections.");
-	expo_u64(e, "meshdns_tcp_connections_evicted_total", NULL, m.tcp_evicted);
-	expo_head(e, "meshdns_tcp_connections_timed_out_total", "counter",
-		  "TCP connections closed by tcp_idle_timeout or tcp_read_timeout.");
-	expo_u64(e, "meshdns_tcp_connections_timed_out_total", NULL, m.tcp_timeouts);
+	expo_one_u64(e, "meshdns_tcp_connections_open", "gauge",
+		"TCP connections open now.",
+		m.tcp_open);
+	expo_one_u64(e, "meshdns_tcp_connections_accepted_total", "counter",
+		"TCP connections admitted.",
+		m.tcp_accepted);
+	expo_one_u64(e, "meshdns_tcp_connections_refused_total", "counter",
+		"TCP connections closed at accept: per-client limit, or every connection busy.",
+		m.tcp_refused);
+	expo_one_u64(e, "meshdns_tcp_connections_evicted_total", "counter",
+		"Idle TCP connections closed to make room at tcp_max_connections.",
+		m.tcp_evicted);
+	expo_one_u64(e, "meshdns_tcp_connections_timed_out_total", "counter",
+		"TCP connections closed by tcp_idle_timeout or tcp_read_timeout.",
+		m.tcp_timeouts);
 }
 
 static void upstream(struct expo *e, const struct upstream *u)
@@ -86,17 +87,18 @@ static void upstream(struct expo *e, const struct upstream *u)
 
 	if (u)
 		upstream_get_stats(u, &st);
-	expo_head(e, "meshdns_upstream_queries_total", "counter",
-		  "Queries sent to the upstream resolvers (identical questions in flight share one).");
-	expo_u64(e, "meshdns_upstream_queries_total", NULL, st.sent);
-	expo_head(e, "meshdns_upstream_timeouts_total", "counter",
-		  "Questions whose upstream_timeout passed before an answer.");
-	expo_u64(e, "meshdns_upstream_timeouts_total", NULL, st.timeouts);
-	expo_head(e, "meshdns_upstream_failures_total", "counter",
-		  "Upstream queries that failed (no answer from any upstream).");
-	expo_u64(e, "meshdns_upstream_failures_total", NULL, st.failed);
-	expo_head(e, "meshdns_upstream_inflight", "gauge", "Upstream queries in flight now.");
-	expo_u64(e, "meshdns_upstream_inflight", NULL, st.inflight);
+	expo_one_u64(e, "meshdns_upstream_queries_total", "counter",
+		"Queries sent to the upstream resolvers (identical questions in flight share one).",
+		st.sent);
+	expo_one_u64(e, "meshdns_upstream_timeouts_total", "counter",
+		"Questions whose upstream_timeout passed before an answer.",
+		st.timeouts);
+	expo_one_u64(e, "meshdns_upstream_failures_total", "counter",
+		"Upstream queries that failed (no answer from any upstream).",
+		st.failed);
+	expo_one_u64(e, "meshdns_upstream_inflight", "gauge",
+		"Upstream queries in flight now.",
+		st.inflight);
 }
 
 static void updates(struct expo *e, const struct registrar *r)
@@ -109,9 +111,9 @@ static void updates(struct expo *e, const struct registrar *r)
 		registrar_get_metrics(r, &m);
 	else
 		m.fsync = &empty;
-	expo_head(e, "meshdns_updates_accepted_total", "counter",
-		  "DNS UPDATEs applied, made durable and answered NOERROR.");
-	expo_u64(e, "meshdns_updates_accepted_total", NULL, m.accepted);
+	expo_one_u64(e, "meshdns_updates_accepted_total", "counter",
+		"DNS UPDATEs applied, made durable and answered NOERROR.",
+		m.accepted);
 	expo_head(e, "meshdns_updates_refused_total", "counter",
 		  "DNS UPDATEs refused or failed, by reason (tsig, scope, limit, rate, replay,"
 		  " malformed, prerequisite, zone, content, servfail, other).");
@@ -121,11 +123,12 @@ static void updates(struct expo *e, const struct registrar *r)
 		expo_label(l, sizeof(l), "reason", registrar_why_names[i]);
 		expo_u64(e, "meshdns_updates_refused_total", l, m.refused[i]);
 	}
-	expo_head(e, "meshdns_journal_size_bytes", "gauge",
-		  "Bytes in the registration journal (not counting the snapshot).");
-	expo_u64(e, "meshdns_journal_size_bytes", NULL, m.journal_bytes);
-	expo_head(e, "meshdns_journal_records", "gauge", "Records in the registration journal.");
-	expo_u64(e, "meshdns_journal_records", NULL, m.journal_records);
+	expo_one_u64(e, "meshdns_journal_size_bytes", "gauge",
+		"Bytes in the registration journal (not counting the snapshot).",
+		m.journal_bytes);
+	expo_one_u64(e, "meshdns_journal_records", "gauge",
+		"Records in the registration journal.",
+		m.journal_records);
 	expo_head(e, "meshdns_journal_fsync_duration_seconds", "histogram",
 		  "Time one fdatasync of the journal took (a group commit).");
 	expo_histogram(e, "meshdns_journal_fsync_duration_seconds", NULL, m.fsync);
@@ -172,14 +175,14 @@ void metrics_render(struct expo *e, const struct metrics_src *src)
 	upstream(e, src->upstream);
 	updates(e, src->registrar);
 	instances(e, src->reg);
-	expo_head(e, "meshdns_view_builds_total", "counter",
-		  "Views (the answers' precompiled state) built and published: at start, per"
-		  " reload, health change and (paced) batch of registrations.");
-	expo_u64(e, "meshdns_view_builds_total", NULL, src->view_builds);
-	expo_head(e, "meshdns_view_build_seconds_total", "counter",
-		  "Time the main loop spent building views.");
-	expo_double(e, "meshdns_view_build_seconds_total", NULL, (double)src->view_build_ns / 1e9);
-	expo_head(e, "meshdns_process_start_time_seconds", "gauge",
-		  "When the process started, unix seconds.");
-	expo_double(e, "meshdns_process_start_time_seconds", NULL, src->start_time);
+	expo_one_u64(e, "meshdns_view_builds_total", "counter",
+		"Views (the answers' precompiled state) built and published: at start, per"
+		" reload, health change and (paced) batch of registrations.",
+		src->view_builds);
+	expo_one_double(e, "meshdns_view_build_seconds_total", "counter",
+		"Time the main loop spent building views.",
+		(double)src->view_build_ns / 1e9);
+	expo_one_double(e, "meshdns_process_start_time_seconds", "gauge",
+		"When the process started, unix seconds.",
+		src->start_time);
 }

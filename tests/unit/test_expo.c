@@ -31,6 +31,20 @@ START_TEST(test_samples_and_labels)
 }
 END_TEST
 
+START_TEST(test_one_sample_series)
+{
+	struct expo e;
+
+	expo_init(&e);
+	expo_one_u64(&e, "n_total", "counter", "Ns.", 7);
+	expo_one_double(&e, "t_seconds", "gauge", "When.", 0.25);
+	ck_assert_int_eq(e.err, 0);
+	ck_assert_str_eq(e.buf, "# HELP n_total Ns.\n# TYPE n_total counter\nn_total 7\n"
+			 "# HELP t_seconds When.\n# TYPE t_seconds gauge\nt_seconds 0.25\n");
+	expo_free(&e);
+}
+END_TEST
+
 START_TEST(test_label_does_not_fit)
 {
 	char l[16] = "k=\"v\"";
@@ -116,6 +130,7 @@ int main(void)
 	int failed;
 
 	tcase_add_test(tc, test_samples_and_labels);
+	tcase_add_test(tc, test_one_sample_series);
 	tcase_add_test(tc, test_label_does_not_fit);
 	tcase_add_test(tc, test_histogram);
 	tcase_add_test(tc, test_grows);
