@@ -58,11 +58,7 @@ EOF
 
 (cd "$W" && exec taskset -c 1 "$MESHDNS" -q -c meshdns.yaml) 2>"$W/meshdns.log" &
 SRV_PID=$!
-for i in $(seq 100); do
-	dig @127.0.0.1 -p "$PORT" +tries=1 +time=1 +short svc7.local A 2>/dev/null | grep -q '^10\.' && break
-	kill -0 "$SRV_PID" 2>/dev/null || die "meshdns exited: $(cat "$W/meshdns.log")"
-	sleep 0.1
-done
+wait_answers "$SRV_PID" "$PORT" svc7.local "$W/meshdns.log" meshdns
 pin_server
 # The ids exist before the first measured run: every later one replaces.
 taskset -c 0 "$W/regload" -p "$PORT" -y "hmac-sha256:churn:$SECRET" -S svc5 -P r \

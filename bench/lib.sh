@@ -21,6 +21,20 @@ pin_server() {
 	done
 }
 
+# wait_answers PID PORT NAME LOG WHAT: waits (10 s) until the server PID
+# answers NAME A on PORT with a 10.x address; dies with LOG when it exits
+# first or never answers.
+wait_answers() {
+	local i
+	for i in $(seq 100); do
+		dig @127.0.0.1 -p "$2" +tries=1 +time=1 +short "$3" A 2>/dev/null | grep -q '^10\.' &&
+			return 0
+		kill -0 "$1" 2>/dev/null || { cat "$4" >&2; die "$5 exited at start"; }
+		sleep 0.1
+	done
+	die "$5 does not answer $3 within 10 s"
+}
+
 stop() {
 	kill "$SRV_PID" 2>/dev/null
 	wait "$SRV_PID" 2>/dev/null

@@ -98,17 +98,10 @@ start_threads() {
 		>"$W/threads.yaml"
 	(cd "$W" && exec taskset -c "$set" "$MESHDNS" -q -c threads.yaml) 2>"$W/meshdns.log" &
 	SRV_PID=$!
-	local i
-	for i in $(seq 100); do
-		if dig @127.0.0.1 -p "$PORT" +tries=1 +time=1 +short svc7.local A 2>/dev/null | grep -q '^10\.'; then
-			taskset -a -p -c "$set" "$SRV_PID" >/dev/null || die "cannot pin meshdns"
-			[ -n "$CAP" ] && cap "$n"
-			return 0
-		fi
-		kill -0 "$SRV_PID" 2>/dev/null || { cat "$W/meshdns.log" >&2; die "meshdns exited at start"; }
-		sleep 0.1
-	done
-	die "meshdns does not answer svc7.local within 10 s"
+	wait_answers "$SRV_PID" "$PORT" svc7.local "$W/meshdns.log" meshdns
+	taskset -a -p -c "$set" "$SRV_PID" >/dev/null || die "cannot pin meshdns"
+	[ -n "$CAP" ] && cap "$n"
+	return 0
 }
 
 # cap N: meshdns into the cgroup with N x CAP cores; the main loop on the

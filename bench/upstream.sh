@@ -130,11 +130,7 @@ forward-zone:
     forward-addr: 127.0.0.1@$UP_PORT
 EOF
 
-for i in $(seq 100); do
-	dig @127.0.0.1 -p "$UP_PORT" +tries=1 +time=1 +short n7.example.com A 2>/dev/null | grep -q '^10\.' && break
-	kill -0 "$UP_PID" 2>/dev/null || { cat "$W/nsd.log" >&2; die "the upstream NSD exited at start"; }
-	sleep 0.1
-done
+wait_answers "$UP_PID" "$UP_PORT" n7.example.com "$W/nsd.log" "the upstream NSD"
 
 # start SERVER: runs it pinned to core 1; sets SRV_PID; waits for answers.
 start() {
@@ -152,16 +148,8 @@ start() {
 		;;
 	esac
 	SRV_PID=$!
-	local i
-	for i in $(seq 100); do
-		if dig @127.0.0.1 -p "$PORT" +tries=1 +time=1 +short n7.example.com A 2>/dev/null | grep -q '^10\.'; then
-			pin_server
-			return 0
-		fi
-		kill -0 "$SRV_PID" 2>/dev/null || { cat "$W/$1.log" >&2; die "$1 exited at start"; }
-		sleep 0.1
-	done
-	die "$1 does not answer n7.example.com within 10 s"
+	wait_answers "$SRV_PID" "$PORT" n7.example.com "$W/$1.log" "$1"
+	pin_server
 }
 
 # warm: every name once, so the measured run is cache hits.
