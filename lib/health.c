@@ -179,11 +179,12 @@ static void on_timeout(uv_timer_t *timer)
 	finish(timer->data, 0, "timeout");
 }
 
-/* "HTTP/1.x NNN" followed by a space or the end of the line. */
+/* "HTTP/1.x NNN" followed by a space or the end of the line; the first
+ * digit is the status class (RFC 9110 15), so 000-099 is no status. */
 static int parse_status(const char *line, size_t len)
 {
 	if (len < 12 || memcmp(line, "HTTP/1.", 7) != 0 ||
-	    line[7] < '0' || line[7] > '9' || line[8] != ' ')
+	    line[7] < '0' || line[7] > '9' || line[8] != ' ' || line[9] == '0')
 		return -1;
 	for (size_t i = 9; i < 12; i++)
 		if (line[i] < '0' || line[i] > '9')

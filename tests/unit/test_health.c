@@ -522,6 +522,8 @@ START_TEST(http_status_line)
 	status_bad("HTTP/1.1 2000 OK\r\n");
 	status_bad("HTTP/1.1 200OK\r\n");
 	status_bad("HTTP/1.1 2x0 OK\r\n");
+	status_bad("HTTP/1.0 081 -\r\n");          /* no class: found by fuzz_http */
+	status_bad("HTTP/1.0 000\r\n");
 	status_bad("HTTP/1.1\r\n200 OK\r\n");
 
 	/* No CRLF yet: read more, even if the line looks complete. */
