@@ -184,9 +184,18 @@ int reg_check(const struct reg_request *req, const uint8_t *wire, size_t len,
 	lt = ldns_lookup_by_id(ldns_rcodes, ans->rcode);
 	rname = lt ? lt->name : "?";
 	if (ans->rcode == LDNS_RCODE_NOERROR) {
+		ldns_rr *tsig = ldns_pkt_tsig(pkt);
+		bool ok;
+
 		mac = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, req->mac_len, req->mac);
-		if (mac && ldns_pkt_tsig(pkt) &&
-		    ldns_pkt_tsig_verify(pkt, wire, len, k->name, k->secret, mac)) {
+		ok = mac && tsig && ldns_pkt_tsig_verify(pkt, wire, len, k->name, k->secret, mac);
+		/* ldns takes the TSIG off pkt while it verifies, and returns
+		 * without putting it back when it cannot compute a MAC (an
+		 * algorithm it does not know): pkt must own it again, or it
+		 * leaks with every such answer. ldns never frees it there. */
+		if (tsig && ldns_pkt_tsig(pkt) != tsig)
+			ldns_pkt_set_tsig(pkt, tsig);
+		if (ok) {
 			ans->outcome = REG_OK;
 			snprintf(ans->why, sizeof(ans->why), "NOERROR");
 		} else {

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "addr.h"
+#include "err.h"
 #include "health.h"
 #include "log.h"
 #include "wrand.h"
@@ -178,11 +179,12 @@ static void on_timeout(uv_timer_t *timer)
 	finish(timer->data, 0, "timeout");
 }
 
-/* "HTTP/1.x NNN" followed by a space or the end of the line. */
+/* "HTTP/1.x NNN" followed by a space or the end of the line; the first
+ * digit is the status class (RFC 9110 15), so 000-099 is no status. */
 static int parse_status(const char *line, size_t len)
 {
 	if (len < 12 || memcmp(line, "HTTP/1.", 7) != 0 ||
-	    line[7] < '0' || line[7] > '9' || line[8] != ' ')
+	    line[7] < '0' || line[7] > '9' || line[8] != ' ' || line[9] == '0')
 		return -1;
 	for (size_t i = 9; i < 12; i++)
 		if (line[i] < '0' || line[i] > '9')
@@ -200,19 +202,32 @@ static const char *find_crlf(const char *s, size_t len)
 	return NULL;
 }
 
+int health_http_status(const char *resp, size_t len, int *status)
+{
+	const char *eol = find_crlf(resp, len);
+	int st;
+
+	if (!eol)
+		return -EAGAIN;
+	st = parse_status(resp, (size_t)(eol - resp));
+	if (st < 0)
+		return ERR_MALFORMED;
+	*status = st;
+	return 0;
+}
+
 static void check_status_line(struct target *t)
 {
-	const char *eol = find_crlf(t->resp, t->resp_len);
 	char reason[32];
-	int status;
+	int status, rc;
 
-	if (!eol) {
+	rc = health_http_status(t->resp, t->resp_len, &status);
+	if (rc == -EAGAIN) {
 		if (t->resp_len == sizeof(t->resp))
 			finish(t, 0, "status line too long");
 		return;
 	}
-	status = parse_status(t->resp, (size_t)(eol - t->resp));
-	if (status < 0) {
+	if (rc < 0) {
 		finish(t, 0, "malformed HTTP status line");
 		return;
 	}

@@ -34,4 +34,12 @@ void health_close(struct health *h);
 /* Number of targets being checked. */
 size_t health_count(const struct health *h);
 
+/* Reads the status line at the start of the HTTP response resp[0, len), which
+ * need not be NUL-terminated and is never read beyond len: "HTTP/1.x NNN",
+ * then a space or the line's end, the line ending in CRLF. Returns 0 with the
+ * status (100..999) in *status, -EAGAIN when no CRLF has arrived yet (read
+ * more), or ERR_MALFORMED when the complete line is not such a status line.
+ * No I/O, so unit tests and a fuzz target call it directly. */
+int health_http_status(const char *resp, size_t len, int *status);
+
 #endif

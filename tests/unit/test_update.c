@@ -539,6 +539,31 @@ START_TEST(agent_answer_two_tsigs)
 }
 END_TEST
 
+/* An answer whose TSIG names an algorithm ldns does not know: ldns cannot
+ * compute a MAC, so it does not verify, and (under ASan) the TSIG that
+ * ldns took off the packet is not leaked. Found by fuzz_answer. */
+START_TEST(agent_answer_unknown_algorithm)
+{
+	struct reg_request rq;
+	struct reg_answer ans;
+	struct tsig_key k = { .name = "k256", .algorithm = "hmac-sha256", .secret = S256 };
+	const char *up[] = { "t1.payments-v1.local. 0 ANY ANY", NULL };
+	size_t alg;
+
+	build("local", NULL, up, "k256", NULL, 0);
+	msg[2] |= 0x80;                         /* make it look like an answer */
+	alg = last_rr_offset() + 6 + 10;        /* owner "k256", type .. rdlength */
+	ck_assert_uint_eq(msg[alg], 11);
+	ck_assert_int_eq(memcmp(msg + alg + 1, "hmac-sha256", 11), 0);
+	msg[alg + 1] = 'x';                     /* "xmac-sha256" */
+	memset(&rq, 0, sizeof(rq));
+	rq.id = 0x4242;
+	ck_assert_int_eq(reg_check(&rq, msg, msg_len, &k, &ans), 0);
+	ck_assert_int_eq(ans.outcome, REG_RETRY);
+	ck_assert_ptr_nonnull(strstr(ans.why, "does not verify"));
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("update");
@@ -560,6 +585,7 @@ static Suite *suite(void)
 	tcase_add_test(t, allow_list_scope);
 	tcase_add_test(t, instance_id_host_label);
 	tcase_add_test(t, agent_answer_two_tsigs);
+	tcase_add_test(t, agent_answer_unknown_algorithm);
 	suite_add_tcase(s, t);
 	return s;
 }
