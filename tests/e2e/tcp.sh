@@ -105,6 +105,25 @@ for i in range(5):
 ok(good, "a connection with a query every 0.25 s stays open for 1.25 s")
 s.close()
 
+# Half-close: queries, then FIN. The answers come, and the server closes at
+# once, not at the idle timeout (0.5 s).
+s = socket.create_connection(("127.0.0.1", port), timeout=3)
+s.sendall(b"".join(query(0x5000 + i, "payments-v1.local", 1) for i in range(3)))
+s.shutdown(socket.SHUT_WR)
+t0 = time.monotonic()
+got, err, tail = 0, None, None
+try:
+    for _ in range(3):
+        read_msg(s)
+        got += 1
+    tail = s.recv(100)
+except Exception as e:
+    err = e
+el = time.monotonic() - t0
+ok(got == 3 and tail == b"" and el < 0.3,
+   "half-closed after 3 queries: 3 answers, closed after %.3f s (%s)" % (el, err or "ok"))
+s.close()
+
 # Idle: connect, say nothing; the server closes within the timeout.
 s = socket.create_connection(("127.0.0.1", port), timeout=5)
 t0 = time.monotonic()
