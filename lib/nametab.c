@@ -62,7 +62,12 @@ static int grow(struct nametab *t)
 
 int nametab_put(struct nametab *t, const uint8_t *key, size_t len, void *value)
 {
-	uint32_t hash = wire_name_hash(key, len);
+	return nametab_put_hashed(t, key, len, wire_name_hash(key, len), value);
+}
+
+int nametab_put_hashed(struct nametab *t, const uint8_t *key, size_t len, uint32_t hash,
+		       void *value)
+{
 	size_t i;
 
 	if ((t->n + 1) * 2 > t->cap && grow(t) < 0)

@@ -27,6 +27,10 @@ int nametab_init(struct nametab *t, size_t expected);
 void nametab_close(struct nametab *t);
 /* Inserts key -> value; ERR_EXISTS if present, -ENOMEM on growth failure. */
 int nametab_put(struct nametab *t, const uint8_t *key, size_t len, void *value);
+/* The same with hash = wire_name_hash(key, len), known already (a lookup
+ * that missed computed it). */
+int nametab_put_hashed(struct nametab *t, const uint8_t *key, size_t len, uint32_t hash,
+		       void *value);
 /* key must be lower-cased; hash is wire_name_hash(key, len). */
 void *nametab_get(const struct nametab *t, const uint8_t *key, size_t len, uint32_t hash);
 void *nametab_find(const struct nametab *t, const uint8_t *key, size_t len);

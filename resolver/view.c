@@ -49,6 +49,16 @@ static void advise_huge(void *p, size_t len)
 		(void)madvise((void *)a, e - a, MADV_HUGEPAGE); /* advice only */
 }
 
+/* Instance -> its vinst, for this build: sets, SRV weights and debug
+ * listings each look every instance up again, and a pointer hash is a
+ * fraction of hashing and comparing its name (which took over half of a
+ * build). Open addressing, at most half full, sized once. */
+struct imap {
+	const struct instance **key;
+	struct vinst **val;
+	size_t mask;
+};
+
 struct builder {
 	struct view *v;
 	struct arena_block *blocks;
@@ -56,7 +66,45 @@ struct builder {
 	const struct registry *reg;
 	uint64_t now_ms;
 	int nomem;
+	struct imap imap;
 };
+
+static int imap_init(struct imap *m, size_t n)
+{
+	size_t cap = 16;
+
+	while (cap < 2 * n)
+		cap *= 2;
+	m->key = calloc(cap, sizeof(*m->key));
+	m->val = malloc(cap * sizeof(*m->val));
+	m->mask = cap - 1;
+	return m->key && m->val ? 0 : -ENOMEM;
+}
+
+static void imap_free(struct imap *m)
+{
+	free(m->key);
+	free(m->val);
+}
+
+static size_t imap_slot(const struct imap *m, const struct instance *in)
+{
+	uint64_t h = ((uint64_t)(uintptr_t)in >> 3) * 0x9E3779B97F4A7C15ull;
+	size_t i = (size_t)(h >> 32) & m->mask;
+
+	while (m->key[i] && m->key[i] != in)
+		i = (i + 1) & m->mask;
+	return i;
+}
+
+/* Every instance is put once (the table has room for all of them). */
+static void imap_put(struct imap *m, const struct instance *in, struct vinst *vi)
+{
+	size_t i = imap_slot(m, in);
+
+	m->key[i] = in;
+	m->val[i] = vi;
+}
 
 static void *balloc(struct builder *b, size_t size)
 {
@@ -132,7 +180,8 @@ static void tail_head(uint8_t *p, uint16_t type, uint32_t ttl, uint16_t rdlen)
 
 static struct vnode *node_get(struct builder *b, const uint8_t *name, size_t len)
 {
-	struct vnode *n = nametab_find(&b->v->names, name, len);
+	uint32_t hash = wire_name_hash(name, len);
+	struct vnode *n = nametab_get(&b->v->names, name, len, hash);
 	uint8_t *copy;
 
 	if (n || b->nomem)
@@ -152,7 +201,7 @@ static struct vnode *node_get(struct builder *b, const uint8_t *name, size_t len
 	if (!n->parent)
 		return NULL;
 	n->ns = n->parent->ns;
-	if (nametab_put(&b->v->names, n->name, len, n) < 0) {
+	if (nametab_put_hashed(&b->v->names, n->name, len, hash, n) < 0) {
 		b->nomem = 1;
 		return NULL;
 	}
@@ -360,6 +409,7 @@ static struct vinst *vinst_new(struct builder *b, const struct instance *in)
 	node->kind = VN_INSTANCE;
 	node->inst = vi;
 	vi->node = node;
+	imap_put(&b->imap, in, vi);
 	vi->has4 = (uint8_t)in->has4;
 	vi->has6 = (uint8_t)in->has6;
 	vi->port = in->port;
@@ -481,16 +531,9 @@ static size_t collect(struct builder *b, const struct service *svc, int any_heal
 
 static const struct vinst *vinst_of(struct builder *b, const struct instance *in)
 {
-	uint8_t name[WIRE_NAME_MAX];
-	size_t ll = strlen(in->id);
-	const struct vnode *n;
+	size_t i = imap_slot(&b->imap, in);
 
-	name[0] = (uint8_t)ll;
-	memcpy(name + 1, in->id, ll);
-	memcpy(name + 1 + ll, in->svc->wire, in->svc->wire_len);
-	wire_name_lower(name);
-	n = nametab_find(&b->v->names, name, 1 + ll + in->svc->wire_len);
-	return n ? n->inst : NULL;
+	return b->imap.key[i] ? b->imap.val[i] : NULL;
 }
 
 static const struct vset *set_from_members(struct builder *b, struct wmember *wm, size_t m,
@@ -678,7 +721,7 @@ static void add_ns(struct builder *b, const struct ns *ns, struct wmember *wm)
 int view_build(struct view **out, const struct registry *reg, uint64_t now_ms)
 {
 	struct builder b = { .reg = reg, .now_ms = now_ms };
-	size_t names = 16, maxm = 1;
+	size_t names = 16, maxm = 1, total = 0;
 	struct wmember *wm;
 
 	for (size_t i = 0; i < reg->nns; i++) {
@@ -691,6 +734,7 @@ int view_build(struct view **out, const struct registry *reg, uint64_t now_ms)
 		}
 		names += 2 * reg->ns[i].nrouters;
 		maxm = all > maxm ? all : maxm;
+		total += all;
 		/* A router lists each route's instances: size for the largest sum. */
 		for (size_t r = 0; r < reg->ns[i].nrouters; r++) {
 			size_t sum = 0;
@@ -703,7 +747,9 @@ int view_build(struct view **out, const struct registry *reg, uint64_t now_ms)
 	*out = NULL;
 	b.v = calloc(1, sizeof(*b.v));
 	wm = malloc(maxm * sizeof(*wm));
-	if (!b.v || !wm || nametab_init(&b.v->names, names) < 0) {
+	if (!b.v || !wm || imap_init(&b.imap, total) < 0 ||
+	    nametab_init(&b.v->names, names) < 0) {
+		imap_free(&b.imap);
 		free(wm);
 		free(b.v);
 		return -ENOMEM;
@@ -715,6 +761,7 @@ int view_build(struct view **out, const struct registry *reg, uint64_t now_ms)
 	for (size_t i = 0; i < reg->nns && !b.nomem; i++)
 		add_ns(&b, &reg->ns[i], wm);
 	free(wm);
+	imap_free(&b.imap);
 	b.v->arena = b.blocks;
 	if (b.nomem) {
 		view_free(b.v);
