@@ -234,7 +234,9 @@ static uint8_t *sign(const uint8_t *body, size_t len, int k512, size_t *outlen)
 	ldns_pkt *pkt = NULL;
 	uint8_t *wire = NULL;
 
-	if (ldns_wire2pkt(&pkt, body, len) != LDNS_STATUS_OK)
+	/* wire_msg_scan first, as the server does: ldns leaks the first of
+	 * two TSIG records, and the bodies here may carry them. */
+	if (wire_msg_scan(body, len) < 0 || ldns_wire2pkt(&pkt, body, len) != LDNS_STATUS_OK)
 		return NULL;
 	if (ldns_pkt_tsig(pkt)) {       /* the body's own TSIG goes; ours replaces it */
 		ldns_rr_free(ldns_pkt_tsig(pkt));
