@@ -69,3 +69,29 @@ enum tsig_result tsig_verify(const struct config *cfg, ldns_pkt *pkt, const uint
 	out->key = key;
 	return TSIG_OK;
 }
+
+ldns_rr *tsig_error_rr(const ldns_pkt *req, uint16_t error, uint64_t now)
+{
+	const ldns_rr *t = ldns_pkt_tsig(req);
+	uint8_t zero[2] = { 0, 0 }, other[8] = { 0, 6 };
+	ldns_rr *rr;
+
+	if (!t || ldns_rr_rd_count(t) < 7 || !(rr = ldns_rr_new()))
+		return NULL;
+	for (int i = 0; i < 6; i++)
+		other[2 + i] = (uint8_t)(now >> (40 - 8 * i));
+	ldns_rr_set_owner(rr, ldns_rdf_clone(ldns_rr_owner(t)));
+	ldns_rr_set_type(rr, LDNS_RR_TYPE_TSIG);
+	ldns_rr_set_class(rr, LDNS_RR_CLASS_ANY);
+	ldns_rr_set_ttl(rr, 0);
+	ldns_rr_push_rdf(rr, ldns_rdf_clone(ldns_rr_rdf(t, 0)));
+	ldns_rr_push_rdf(rr, ldns_rdf_clone(ldns_rr_rdf(t, 1)));
+	ldns_rr_push_rdf(rr, ldns_rdf_clone(ldns_rr_rdf(t, 2)));
+	ldns_rr_push_rdf(rr, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, 2, zero));
+	ldns_rr_push_rdf(rr, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, ldns_pkt_id(req)));
+	ldns_rr_push_rdf(rr, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, error));
+	ldns_rr_push_rdf(rr, error == TSIG_BADTIME
+			 ? ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, 8, other)
+			 : ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, 2, zero));
+	return rr;
+}

@@ -28,6 +28,11 @@ struct tsig_check {
 	const ldns_rdf *mac;        /* the request's MAC rdata (in pkt), or NULL */
 };
 
+/* RFC 8945 5.3.2: the unsigned TSIG record that answers req with error
+ * (BADKEY, BADSIG, or BADTIME with now, unix seconds, as other data); the
+ * caller owns it. NULL when req has no complete TSIG or memory ran out. */
+ldns_rr *tsig_error_rr(const ldns_pkt *req, uint16_t error, uint64_t now);
+
 enum tsig_result tsig_verify(const struct config *cfg, ldns_pkt *pkt, const uint8_t *req,
 			     size_t len, uint64_t now, struct tsig_check *out);
 

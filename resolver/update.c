@@ -837,28 +837,10 @@ static void put_options(ldns_pkt *resp, const struct update_plan *p)
 static void put_tsig_error(ldns_pkt *resp, const ldns_pkt *req, const struct update_plan *p,
 			   uint64_t now)
 {
-	const ldns_rr *t = ldns_pkt_tsig(req);
-	uint8_t zero[2] = { 0, 0 }, other[8] = { 0, 6 };
-	ldns_rr *rr;
+	ldns_rr *rr = tsig_error_rr(req, p->tsig_error, now);
 
-	if (!t || ldns_rr_rd_count(t) < 7 || !(rr = ldns_rr_new()))
-		return;
-	for (int i = 0; i < 6; i++)
-		other[2 + i] = (uint8_t)(now >> (40 - 8 * i));
-	ldns_rr_set_owner(rr, ldns_rdf_clone(ldns_rr_owner(t)));
-	ldns_rr_set_type(rr, LDNS_RR_TYPE_TSIG);
-	ldns_rr_set_class(rr, LDNS_RR_CLASS_ANY);
-	ldns_rr_set_ttl(rr, 0);
-	ldns_rr_push_rdf(rr, ldns_rdf_clone(ldns_rr_rdf(t, 0)));
-	ldns_rr_push_rdf(rr, ldns_rdf_clone(ldns_rr_rdf(t, 1)));
-	ldns_rr_push_rdf(rr, ldns_rdf_clone(ldns_rr_rdf(t, 2)));
-	ldns_rr_push_rdf(rr, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, 2, zero));
-	ldns_rr_push_rdf(rr, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, ldns_pkt_id(req)));
-	ldns_rr_push_rdf(rr, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, p->tsig_error));
-	ldns_rr_push_rdf(rr, p->tsig_error == TSIG_BADTIME
-			 ? ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, 8, other)
-			 : ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, 2, zero));
-	ldns_pkt_set_tsig(resp, rr);
+	if (rr)
+		ldns_pkt_set_tsig(resp, rr);
 }
 
 static ldns_pkt *answer_pkt(const struct update_plan *p, const ldns_pkt *req, uint64_t now)

@@ -500,7 +500,6 @@ void put_raw(struct xfer *t, const uint8_t *rec, size_t len)
 static int refuse(struct xfer *t, ldns_pkt *req, uint64_t now)
 {
 	ldns_pkt *resp;
-	const ldns_rr *rt = req ? ldns_pkt_tsig(req) : NULL;
 	uint8_t *wire = NULL;
 	size_t n = 0;
 	int rc = -ENOMEM;
@@ -540,30 +539,11 @@ static int refuse(struct xfer *t, ldns_pkt *req, uint64_t now)
 		if ((rdf = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_UNKNOWN, 6 + tl, opt)))
 			ldns_pkt_set_edns_data(resp, rdf);
 	}
-	if (t->tsig_error && rt && ldns_rr_rd_count(rt) >= 7) {
-		uint8_t zero[2] = { 0, 0 }, other[8] = { 0, 6 };
-		ldns_rr *rr = ldns_rr_new();
+	if (t->tsig_error && req) {
+		ldns_rr *rr = tsig_error_rr(req, t->tsig_error, now);
 
-		for (int i = 0; i < 6; i++)
-			other[2 + i] = (uint8_t)(now >> (40 - 8 * i));
-		if (rr) {
-			ldns_rr_set_owner(rr, ldns_rdf_clone(ldns_rr_owner(rt)));
-			ldns_rr_set_type(rr, LDNS_RR_TYPE_TSIG);
-			ldns_rr_set_class(rr, LDNS_RR_CLASS_ANY);
-			ldns_rr_set_ttl(rr, 0);
-			ldns_rr_push_rdf(rr, ldns_rdf_clone(ldns_rr_rdf(rt, 0)));
-			ldns_rr_push_rdf(rr, ldns_rdf_clone(ldns_rr_rdf(rt, 1)));
-			ldns_rr_push_rdf(rr, ldns_rdf_clone(ldns_rr_rdf(rt, 2)));
-			ldns_rr_push_rdf(rr, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, 2, zero));
-			ldns_rr_push_rdf(rr, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16,
-								   ldns_pkt_id(req)));
-			ldns_rr_push_rdf(rr, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16,
-								   t->tsig_error));
-			ldns_rr_push_rdf(rr, t->tsig_error == TSIG_BADTIME
-					 ? ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, 8, other)
-					 : ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, 2, zero));
+		if (rr)
 			ldns_pkt_set_tsig(resp, rr);
-		}
 	}
 	if (ldns_pkt2wire(&wire, resp, &n) == LDNS_STATUS_OK)
 		rc = t->emit(t->arg, wire, n);
