@@ -88,8 +88,7 @@ struct server {
 	uint64_t hash_seed;
 	struct conn *buckets[CONN_BUCKETS];
 	uint64_t tcp_refused, tcp_evicted, tcp_timeouts, tcp_accepted;
-	int cookie_set;             /* cookies.cur holds a secret */
-	struct cookie_secrets cookies;
+	int cookie_set;             /* settings.cookies.cur holds a secret */
 	server_update_cb update_cb;
 	void *update_arg;
 	server_xfr_cb xfr_cb;
@@ -845,10 +844,9 @@ int server_new(struct server **out, uv_loop_t *loop, const struct config *cfg,
  * rotation (RFC 9018 4.3 rollover). */
 static void cookie_secret_set(struct server *s, const struct config *cfg)
 {
-	struct cookie_secrets *k = &s->cookies;
+	struct cookie_secrets *k = &s->settings.cookies;
 	uint8_t fresh[COOKIE_SECRET_LEN];
 
-	k->udp_cap = cfg->udp_payload_without_cookie;
 	if (cfg->has_cookie_secret) {
 		memcpy(fresh, cfg->cookie_secret, sizeof(fresh));
 	} else if (getrandom(fresh, sizeof(fresh), 0) != (ssize_t)sizeof(fresh)) {
@@ -883,9 +881,8 @@ void server_set_limits(struct server *s, const struct config *cfg)
 	s->read_ms = cfg->tcp_read_timeout_ms;
 	s->max_conns = cfg->tcp_max_connections;
 	s->max_per_client = cfg->tcp_max_connections_per_client;
+	udp_settings_of(&s->settings, cfg);   /* leaves the secrets to the rotation */
 	cookie_secret_set(s, cfg);
-	udp_settings_of(&s->settings, cfg);
-	s->settings.cookies = s->cookies;
 	udp_engine_apply(&s->eng, &s->settings);
 	if (s->workers) {
 		struct udp_settings st;

@@ -103,7 +103,7 @@ static int is_update(const uint8_t *msg, size_t len)
 	return len >= 12 && (msg[2] & 0xF8) == (5 << 3);
 }
 
-static uint64_t mono_ms(void)
+uint64_t udp_clock_ms(void)
 {
 	struct timespec ts;
 
@@ -179,7 +179,7 @@ static size_t answer(struct udp_engine *e, void *sock, const struct view *v,
 size_t udp_engine_answer(struct udp_engine *e, void *sock, const struct view *v,
 			 const struct sockaddr *peer, const uint8_t *in, size_t len, uint8_t *out)
 {
-	uint64_t now = mono_ms();
+	uint64_t now = udp_clock_ms();
 
 	if (len > e->max_msg) {
 		e->qctx.stats.dropped++;
@@ -216,7 +216,7 @@ static void flush(struct udp_engine *e, int fd, unsigned nout)
 unsigned udp_engine_run(struct udp_engine *e, int fd, void *sock, const struct view *const *vp)
 {
 	struct udp_slots *u = e->slots;
-	uint64_t now = mono_ms();
+	uint64_t now = udp_clock_ms();
 	unsigned total = 0;
 
 	e->qctx.now = now / 1000;

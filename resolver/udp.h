@@ -85,6 +85,10 @@ unsigned udp_engine_run(struct udp_engine *e, int fd, void *sock, const struct v
 size_t udp_engine_answer(struct udp_engine *e, void *sock, const struct view *v,
 			 const struct sockaddr *peer, const uint8_t *in, size_t len, uint8_t *out);
 
+/* Monotonic milliseconds, coarse (a vDSO read, no system call), never 0:
+ * the engines' clock for RRL and for the workers' counter snapshots. */
+uint64_t udp_clock_ms(void);
+
 /* A non-blocking UDP socket bound to *a (IPv6 only for an IPv6 address),
  * with SO_REUSEPORT when reuseport: the fd, or a negative libuv error code. */
 int udp_socket(const struct sockaddr_storage *a, int reuseport);

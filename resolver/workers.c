@@ -87,15 +87,6 @@ struct workers {
 	struct worker *w;
 };
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) < 0)
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* ---- on the worker's thread ---- */
 
 /* The engine's defer callback: every kind goes to the main loop. */
@@ -163,7 +154,7 @@ static void *worker_main(void *arg)
 		pfd[i] = (struct pollfd){ .fd = w->fds[i], .events = POLLIN };
 	pfd[n] = (struct pollfd){ .fd = ws->efd, .events = POLLIN };
 	for (;;) {
-		uint64_t now = mono_ms();
+		uint64_t now = udp_clock_ms();
 		int rc = poll(pfd, n + 1, 0);
 
 		if (rc == 0) {
@@ -286,11 +277,6 @@ void workers_apply(struct workers *ws, const struct udp_settings *st)
 		__atomic_store_n(&w->has_pending, 1, __ATOMIC_RELEASE);
 		pthread_mutex_unlock(&w->mu);
 	}
-}
-
-unsigned workers_count(const struct workers *ws)
-{
-	return ws->n;
 }
 
 void workers_add_stats(struct workers *ws, struct query_stats *q, struct expo_hist *lat,

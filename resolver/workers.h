@@ -47,7 +47,6 @@ void workers_set_view(struct workers *w, const struct view *v);
 void workers_retire(struct workers *w, struct view *old);
 /* The settings of a reload; each worker takes them before its next batch. */
 void workers_apply(struct workers *w, const struct udp_settings *st);
-unsigned workers_count(const struct workers *w);
 /* Adds every worker's counters, as of its last snapshot (taken at least once
  * every few milliseconds while it is busy, and before it sleeps), to q and
  * lat (either may be NULL); per_thread[i] gets worker i+1's query count (nper
