@@ -12,6 +12,7 @@
 #include <string.h>
 #include "cache.h"
 #include "wire.h"
+#include "checkmain.h"
 
 #define T0 1000000u
 
@@ -429,11 +430,5 @@ static Suite *cache_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(cache_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(cache_suite(), NULL);
 }

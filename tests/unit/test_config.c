@@ -9,6 +9,7 @@
 #include "addr.h"
 #include "config.h"
 #include "err.h"
+#include "checkmain.h"
 
 static struct config *load_ok(const char *text)
 {
@@ -302,8 +303,6 @@ int main(void)
 {
 	Suite *s = suite_create("config");
 	TCase *tc = tcase_create("config");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_default);
 	tcase_add_test(tc, test_full);
@@ -312,9 +311,5 @@ int main(void)
 	tcase_add_loop_test(tc, test_bad, 0, (int)(sizeof(bads) / sizeof(bads[0])));
 	tcase_add_test(tc, test_empty_and_missing);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(s, NULL);
 }

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <string.h>
 #include "cookie.h"
+#include "checkmain.h"
 
 START_TEST(test_siphash_vectors)
 {
@@ -70,15 +71,9 @@ int main(void)
 {
 	Suite *s = suite_create("cookie");
 	TCase *tc = tcase_create("cookie");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_siphash_vectors);
 	tcase_add_test(tc, test_server_cookie);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(s, NULL);
 }

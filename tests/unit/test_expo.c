@@ -7,6 +7,7 @@
 #include <string.h>
 #include "expo.h"
 #include "query.h"
+#include "checkmain.h"
 
 START_TEST(test_samples_and_labels)
 {
@@ -126,8 +127,6 @@ int main(void)
 {
 	Suite *s = suite_create("expo");
 	TCase *tc = tcase_create("expo");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_samples_and_labels);
 	tcase_add_test(tc, test_one_sample_series);
@@ -136,9 +135,5 @@ int main(void)
 	tcase_add_test(tc, test_grows);
 	tcase_add_test(tc, test_answer_counts);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(s, NULL);
 }

@@ -17,6 +17,7 @@
 #include "opts.h"
 #include "srv.h"
 #include "wrand.h"
+#include "checkmain.h"
 
 #define DRAWS 10000
 #define TOL 1.5
@@ -1182,13 +1183,5 @@ static Suite *opts_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(srv_suite());
-	int failed;
-
-	srunner_add_suite(sr, balance_suite());
-	srunner_add_suite(sr, opts_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(srv_suite(), balance_suite(), opts_suite(), NULL);
 }

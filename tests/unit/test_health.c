@@ -20,6 +20,7 @@
 #include "err.h"
 #include "health.h"
 #include "log.h"
+#include "checkmain.h"
 
 #define GUARD_MS 5000
 #define SLACK_MS 150
@@ -558,12 +559,7 @@ static Suite *health_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(health_suite());
-	int failed;
-
 	log_set_level(LOG_INFO);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+
+	return check_run(health_suite(), NULL);
 }

@@ -25,6 +25,7 @@
 #include "journal.h"
 #include "log.h"
 #include "wire.h"
+#include "checkmain.h"
 
 #define HDR_SIZE 12
 
@@ -852,12 +853,7 @@ static Suite *journal_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(journal_suite());
-	int failed;
-
 	log_set_level(LOG_ERR);         /* torn tails are expected here */
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+
+	return check_run(journal_suite(), NULL);
 }

@@ -15,6 +15,7 @@
 #include "err.h"
 #include "query.h"
 #include "testutil.h"
+#include "checkmain.h"
 
 #define NOW 100000
 #define SEED 12345
@@ -1178,11 +1179,5 @@ static Suite *query_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(query_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(query_suite(), NULL);
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include "err.h"
 #include "testutil.h"
+#include "checkmain.h"
 
 #define NOW 100000 /* ms; any fixed monotonic time */
 
@@ -724,11 +725,5 @@ static Suite *registry_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(registry_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(registry_suite(), NULL);
 }

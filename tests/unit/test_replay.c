@@ -4,6 +4,7 @@
 #include <check.h>
 #include <string.h>
 #include "replay.h"
+#include "checkmain.h"
 
 static void mac_of(uint32_t k, uint8_t mac[32])
 {
@@ -66,16 +67,10 @@ int main(void)
 {
 	Suite *s = suite_create("replay");
 	TCase *tc = tcase_create("replay");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_seen_in_window);
 	tcase_add_test(tc, test_bounded);
 	tcase_add_test(tc, test_off);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(s, NULL);
 }

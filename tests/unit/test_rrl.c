@@ -5,6 +5,7 @@
 #include <check.h>
 #include <netinet/in.h>
 #include "rrl.h"
+#include "checkmain.h"
 
 static struct sockaddr_storage ip(const char *text)
 {
@@ -70,16 +71,10 @@ int main(void)
 {
 	Suite *s = suite_create("rrl");
 	TCase *tc = tcase_create("rrl");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_prefix_bucket);
 	tcase_add_test(tc, test_ipv6_prefix);
 	tcase_add_test(tc, test_off);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(s, NULL);
 }

@@ -3,6 +3,7 @@
  * fills it past the burst. */
 #include <check.h>
 #include "tbucket.h"
+#include "checkmain.h"
 
 START_TEST(test_burst_then_rate)
 {
@@ -38,15 +39,9 @@ int main(void)
 {
 	Suite *s = suite_create("tbucket");
 	TCase *tc = tcase_create("tbucket");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_burst_then_rate);
 	tcase_add_test(tc, test_idle_caps_at_burst);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(s, NULL);
 }

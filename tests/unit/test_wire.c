@@ -6,6 +6,7 @@
 #include <string.h>
 #include "err.h"
 #include "wire.h"
+#include "checkmain.h"
 
 /* Wire form of a presentation name, asserting it parses. */
 static size_t name(const char *text, uint8_t out[WIRE_NAME_MAX])
@@ -407,11 +408,5 @@ static Suite *wire_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(wire_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(wire_suite(), NULL);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "wrand.h"
+#include "checkmain.h"
 
 #define DRAWS 10000
 #define TOL 1.5
@@ -245,11 +246,5 @@ static Suite *wrand_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(wrand_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(wrand_suite(), NULL);
 }

@@ -10,6 +10,7 @@
 #include <time.h>
 #include "testutil.h"
 #include "xfr.h"
+#include "checkmain.h"
 
 #define SECRET "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3I="
 #define NINST 2000
@@ -295,17 +296,11 @@ int main(void)
 {
 	Suite *s = suite_create("xfr");
 	TCase *tc = tcase_create("xfr");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_axfr_signed_multi_message);
 	tcase_add_test(tc, test_acl);
 	tcase_add_test(tc, test_serial_and_ixfr);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? 1 : 0;
+	return check_run(s, NULL);
 }

@@ -13,6 +13,7 @@
 #include "err.h"
 #include "wire.h"
 #include "zone.h"
+#include "checkmain.h"
 
 #define DEFAULT_TTL 300
 
@@ -283,11 +284,5 @@ static Suite *zone_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(zone_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return check_run(zone_suite(), NULL);
 }
