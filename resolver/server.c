@@ -428,42 +428,12 @@ static void conn_flush(struct conn *c)
 	}
 }
 
-static int conn_send_max(struct conn *c, const uint8_t *msg, size_t len, size_t max)
+/* Appends msg to the output queue (at most max bytes queued); conn_push
+ * sends it. The answers to the queries of one read are queued together and
+ * pushed once: one write(2), not one per answer. */
+static int conn_queue(struct conn *c, const uint8_t *msg, size_t len, size_t max)
 {
-	size_t done = 0;
-	int rc;
-
-	if (!c->writing && !c->out_len) {
-		uv_buf_t b = uv_buf_init((char *)msg, (unsigned)len);
-		int n = uv_try_write((uv_stream_t *)&c->h, &b, 1);
-
-		if (n > 0)
-			done = (size_t)n;
-		else if (n != UV_EAGAIN)
-			return n;
-		if (done == len)
-			return 0;
-	}
-	rc = grow(&c->out, &c->out_cap, c->out_len + len - done, max);
-	if (rc < 0)
-		return rc;
-	memcpy(c->out + c->out_len, msg + done, len - done);
-	c->out_len += len - done;
-	conn_flush(c);
-	return 0;
-}
-
-static int conn_send(struct conn *c, const uint8_t *msg, size_t len)
-{
-	return conn_send_max(c, msg, len, TCP_OUT_MAX);
-}
-
-/* Appends msg to the output queue without sending: the answers to the
- * queries of one read go out together (conn_push), one write(2) instead of
- * one per answer. */
-static int conn_queue(struct conn *c, const uint8_t *msg, size_t len)
-{
-	int rc = grow(&c->out, &c->out_cap, c->out_len + len, TCP_OUT_MAX);
+	int rc = grow(&c->out, &c->out_cap, c->out_len + len, max);
 
 	if (rc < 0)
 		return rc;
@@ -473,11 +443,12 @@ static int conn_queue(struct conn *c, const uint8_t *msg, size_t len)
 }
 
 /* Sends the queue: straight to the socket when no write is in flight, what
- * the kernel does not take through uv_write. */
-static void conn_push(struct conn *c)
+ * the kernel does not take through uv_write. <0: the connection failed (the
+ * caller closes it). */
+static int conn_push(struct conn *c)
 {
 	if (c->closing)
-		return;
+		return 0;
 	if (!c->writing && c->out_len) {
 		uv_buf_t b = uv_buf_init((char *)c->out, (unsigned)c->out_len);
 		int n = uv_try_write((uv_stream_t *)&c->h, &b, 1);
@@ -486,11 +457,23 @@ static void conn_push(struct conn *c)
 			memmove(c->out, c->out + n, c->out_len - (size_t)n);
 			c->out_len -= (size_t)n;
 		} else if (n != UV_EAGAIN) {
-			conn_close(c);
-			return;
+			return n;
 		}
 	}
 	conn_flush(c);
+	return 0;
+}
+
+static int conn_send_max(struct conn *c, const uint8_t *msg, size_t len, size_t max)
+{
+	int rc = conn_queue(c, msg, len, max);
+
+	return rc < 0 ? rc : conn_push(c);
+}
+
+static int conn_send(struct conn *c, const uint8_t *msg, size_t len)
+{
+	return conn_send_max(c, msg, len, TCP_OUT_MAX);
 }
 
 /* Answers every complete message in the input buffer, in order (RFC 7766 6.2.1.1). */
@@ -558,11 +541,12 @@ static void conn_process(struct conn *c)
 		s->wscratch[1] = (uint8_t)n;
 		query_stats_answer(&q->stats, s->wscratch + 2, n);
 		nans++;
-		if (conn_queue(c, s->wscratch, n + 2) < 0)
+		if (conn_queue(c, s->wscratch, n + 2, TCP_OUT_MAX) < 0)
 			conn_close(c);
 	}
 	if (nans) {
-		conn_push(c);
+		if (conn_push(c) < 0)
+			conn_close(c);
 		expo_hist_observe(&s->eng.latency, (double)(uv_hrtime() - t0) / 1e9, nans);
 	}
 	if (off) {
