@@ -904,17 +904,18 @@ static int load_ops_keys(struct cctx *c, const node *root)
 static int get_threads(struct cctx *c, const node *n)
 {
 	struct config *cfg = c->cfg;
-	uint64_t v;
-	int rc;
+	unsigned long long v;
+	char *end = NULL;
 
 	if (n->kind == YDOC_SCALAR && !n->quoted && !strcmp(n->value, "auto")) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
-		v = cpus < 1 ? 1 : cpus > 64 ? 64 : (uint64_t)cpus;
-	} else if (n->kind != YDOC_SCALAR || n->quoted || n->value[0] < '0' || n->value[0] > '9') {
-		return errf(c, n, "threads must be auto or an integer from 1 to 64");
-	} else if ((rc = get_uint(c, n, 1, 64, &v, "threads")) < 0) {
-		return rc;
+		v = cpus < 1 ? 1 : cpus > 64 ? 64 : (unsigned long long)cpus;
+	} else if (n->kind != YDOC_SCALAR || n->quoted || n->value[0] < '0' || n->value[0] > '9' ||
+		   (v = strtoull(n->value, &end, 10)) < 1 || v > 64 || *end) {
+		/* One message for every wrong value, so that it names auto too. */
+		return errf(c, n, "threads must be auto or an integer from 1 to 64, got \"%s\"",
+			    n->kind == YDOC_SCALAR ? n->value : kind_name(n));
 	}
 	if (v > 1 && cfg->nlisten > 16)
 		return errf(c, n, "threads above 1 allow at most 16 listen addresses (there are %zu)",

@@ -74,6 +74,14 @@ namespaces:
 bad wrong-type-listen 1 "" 'listen: 53
 '"$GOOD_NS"
 
+bad range-threads 2 10 'listen: ["127.0.0.1:0"]
+threads: 0
+'"$GOOD_NS"
+
+bad wrong-type-threads 2 10 'listen: ["127.0.0.1:0"]
+threads: many
+'"$GOOD_NS"
+
 bad range-max-answers 4 "" 'listen: ["127.0.0.1:0"]
 namespaces:
   - name: local
