@@ -2,7 +2,9 @@
  * fdatasync() fail with EIO while the file named by $FAILSYNC_FLAG exists,
  * as they do when a disk reports a write error. No file system on a test
  * machine fails a sync on demand; this is the smallest stand-in. */
+#ifndef _GNU_SOURCE           /* config.h's AC_USE_SYSTEM_EXTENSIONS may set it */
 #define _GNU_SOURCE
+#endif
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdlib.h>
