@@ -686,16 +686,16 @@ static int prerequisites(struct ctx *c, const ldns_rr_list *pre)
 
 /* RFC 8945 5.2, through tsig.c; the request's time and MAC are kept for
  * the replay cache and the answer's signature. */
-static int verify_tsig(struct ctx *c, ldns_pkt *pkt, const uint8_t *req, size_t len, uint64_t now)
+static int verify_tsig(struct ctx *c, const uint8_t *req, size_t len, uint64_t now)
 {
 	struct update_plan *p = c->plan;
 	struct tsig_check t;
-	enum tsig_result r = tsig_verify(c->reg->cfg, pkt, req, len, now, &t);
+	enum tsig_result r = tsig_verify(c->reg->cfg, req, len, now, &t);
 
 	p->time_signed = t.time_signed;
-	if (t.mac && ldns_rdf_size(t.mac) <= sizeof(p->request_mac)) {
-		memcpy(p->request_mac, ldns_rdf_data(t.mac), ldns_rdf_size(t.mac));
-		p->request_mac_len = (uint16_t)ldns_rdf_size(t.mac);
+	if (t.mac && t.mac_size <= sizeof(p->request_mac)) {
+		memcpy(p->request_mac, t.mac, t.mac_size);
+		p->request_mac_len = (uint16_t)t.mac_size;
 	}
 	switch (r) {
 	case TSIG_OK:
@@ -791,7 +791,7 @@ int update_plan(const struct registry *reg, const uint8_t *req, size_t len,
 		return 0;
 	}
 	plan->edns = ldns_pkt_edns(pkt);
-	if (verify_tsig(&c, pkt, req, len, now) == 0 && zone_section(&c, pkt) == 0) {
+	if (verify_tsig(&c, req, len, now) == 0 && zone_section(&c, pkt) == 0) {
 		lease_of(&c, pkt);
 		if (prerequisites(&c, ldns_pkt_answer(pkt)) == 0 &&
 		    update_section(&c, ldns_pkt_authority(pkt)) == 0 &&
@@ -806,80 +806,32 @@ int update_plan(const struct registry *reg, const uint8_t *req, size_t len,
 
 /* ---- the answer ---- */
 
-static void put_options(ldns_pkt *resp, const struct update_plan *p)
+/* The OPT record (RFC 6891) of an answer to a request that had one: the
+ * lease granted (RFC 9664) and, for a refusal, the EDE text (RFC 8914). */
+static void put_opt(struct wire *w, const struct update_plan *p)
 {
-	uint8_t opt[4 + 4 + 4 + 2 + sizeof(p->why_buf)];
-	size_t o = 0;
-	ldns_rdf *rdf;
+	size_t rdlen_at;
 
+	wire_put_u8(w, 0);                      /* root */
+	wire_put_u16(w, 41);
+	wire_put_u16(w, 1232);
+	wire_put_u32(w, 0);
+	rdlen_at = w->pos;
+	wire_put_u16(w, 0);
 	if (p->has_lease && p->rcode == 0) {
-		opt[o++] = 0, opt[o++] = OPT_UPDATE_LEASE, opt[o++] = 0, opt[o++] = 4;
-		opt[o++] = (uint8_t)(p->lease >> 24), opt[o++] = (uint8_t)(p->lease >> 16);
-		opt[o++] = (uint8_t)(p->lease >> 8), opt[o++] = (uint8_t)p->lease;
+		wire_put_u16(w, OPT_UPDATE_LEASE);
+		wire_put_u16(w, 4);
+		wire_put_u32(w, p->lease);
 	}
 	if (p->why && p->rcode == RC_REFUSED) {
 		size_t tl = strlen(p->why);
-		uint16_t info = p->key ? 0 : 18; /* Other; Prohibited without a valid key */
 
-		opt[o++] = 0, opt[o++] = 15;          /* RFC 8914 EDE */
-		opt[o++] = (uint8_t)((2 + tl) >> 8), opt[o++] = (uint8_t)(2 + tl);
-		opt[o++] = (uint8_t)(info >> 8), opt[o++] = (uint8_t)info;
-		memcpy(opt + o, p->why, tl);
-		o += tl;
+		wire_put_u16(w, 15);
+		wire_put_u16(w, (uint16_t)(2 + tl));
+		wire_put_u16(w, p->key ? 0 : 18); /* Other; Prohibited without a valid key */
+		wire_put(w, p->why, tl);
 	}
-	ldns_pkt_set_edns_udp_size(resp, 1232);
-	if (o && (rdf = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_UNKNOWN, o, opt)))
-		ldns_pkt_set_edns_data(resp, rdf);
-}
-
-/* RFC 8945 5.3.2: BADKEY and BADSIG answers carry an unsigned TSIG with the
- * error; BADTIME too, with the server's time in other data. */
-static void put_tsig_error(ldns_pkt *resp, const ldns_pkt *req, const struct update_plan *p,
-			   uint64_t now)
-{
-	ldns_rr *rr = tsig_error_rr(req, p->tsig_error, now);
-
-	if (rr)
-		ldns_pkt_set_tsig(resp, rr);
-}
-
-static ldns_pkt *answer_pkt(const struct update_plan *p, const ldns_pkt *req, uint64_t now)
-{
-	ldns_pkt *resp = ldns_pkt_new();
-	const ldns_rr_list *zl = ldns_pkt_question(req);
-
-	if (!resp)
-		return NULL;
-	ldns_pkt_set_id(resp, ldns_pkt_id(req));
-	ldns_pkt_set_qr(resp, true);
-	ldns_pkt_set_opcode(resp, LDNS_PACKET_UPDATE);
-	ldns_pkt_set_rcode(resp, (uint8_t)p->rcode);
-	if (ldns_rr_list_rr_count(zl) == 1) {
-		ldns_rr *z = ldns_rr_clone(ldns_rr_list_rr(zl, 0));
-
-		if (z && !ldns_pkt_push_rr(resp, LDNS_SECTION_QUESTION, z))
-			ldns_rr_free(z);
-	}
-	if (p->edns)
-		put_options(resp, p);
-	if (p->tsig_error) {
-		put_tsig_error(resp, req, p, now);
-	} else if (p->key) {
-		ldns_rdf *mac = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, p->request_mac_len,
-						      p->request_mac);
-		char alg[64];
-		ldns_status st;
-
-		snprintf(alg, sizeof(alg), "%s.", p->key->algorithm);
-		st = mac ? ldns_pkt_tsig_sign(resp, p->key->name, p->key->secret, UPDATE_FUDGE, alg, mac)
-			 : LDNS_STATUS_MEM_ERR;
-		ldns_rdf_deep_free(mac);
-		if (st != LDNS_STATUS_OK) {
-			ldns_pkt_free(resp);
-			return NULL;
-		}
-	}
-	return resp;
+	wire_poke_u16(w, rdlen_at, (uint16_t)(w->pos - rdlen_at - 2));
 }
 
 /* Answers without a parsable request: header, FORMERR, nothing else. */
@@ -894,25 +846,46 @@ static size_t bare_answer(const uint8_t *req, int rcode, uint8_t *out, size_t ca
 	return 12;
 }
 
+/* The answer is written on the wire: header, the request's zone section,
+ * an OPT when the request had one, then the TSIG: signed with the request's
+ * key, or the unsigned error record of RFC 8945 5.3.2. */
 size_t update_answer(const struct update_plan *plan, const uint8_t *req, size_t len,
 		     uint64_t now, uint8_t *out, size_t cap)
 {
-	ldns_pkt *pkt = NULL, *resp;
-	uint8_t *wire = NULL;
-	size_t n = 0;
+	uint8_t zone[WIRE_NAME_MAX];
+	struct wire r, w;
+	struct tsig_rr t;
+	long end;
 
 	if (len < 12)
 		return 0;
-	if (wire_msg_scan(req, len) < 0 || ldns_wire2pkt(&pkt, req, len) != LDNS_STATUS_OK)
+	if (wire_msg_scan(req, len) < 0)
 		return bare_answer(req, RC_FORMERR, out, cap);
-	resp = answer_pkt(plan, pkt, now);
-	if (resp && ldns_pkt2wire(&wire, resp, &n) == LDNS_STATUS_OK && n <= cap) {
-		memcpy(out, wire, n);
-	} else {
-		n = bare_answer(req, RC_SERVFAIL, out, cap);
+	wire_init(&w, out, cap);
+	wire_put(&w, req, 2);
+	wire_put_u8(&w, 0x80 | LDNS_PACKET_UPDATE << 3);
+	wire_put_u8(&w, (uint8_t)(plan->rcode & 15));
+	wire_put_u16(&w, req[4] == 0 && req[5] == 1);
+	wire_put_u16(&w, 0);
+	wire_put_u16(&w, 0);
+	wire_put_u16(&w, plan->edns ? 1 : 0);
+	if (req[4] == 0 && req[5] == 1) {
+		wire_init_ro(&r, req, len);
+		wire_skip(&r, 12);
+		wire_put(&w, zone, wire_name_read(&r, zone, 0));
+		wire_put_u16(&w, wire_u16(&r));
+		wire_put_u16(&w, wire_u16(&r));
 	}
-	free(wire);
-	ldns_pkt_free(resp);
-	ldns_pkt_free(pkt);
-	return n;
+	if (plan->edns)
+		put_opt(&w, plan);
+	if (w.err)
+		return bare_answer(req, RC_SERVFAIL, out, cap);
+	end = (long)w.pos;
+	if (plan->tsig_error && tsig_find(req, len, &t) == 1)
+		end = tsig_put_error(&t, (uint16_t)(req[0] << 8 | req[1]), plan->tsig_error, now,
+				     out, w.pos, cap);
+	else if (!plan->tsig_error && plan->key)
+		end = tsig_sign(plan->key, plan->request_mac, plan->request_mac_len, 0, now,
+				UPDATE_FUDGE, out, w.pos, cap, NULL);
+	return end < 0 ? bare_answer(req, RC_SERVFAIL, out, cap) : (size_t)end;
 }

@@ -308,12 +308,12 @@ static int key_allowed(const struct config *cfg, const struct cfg_namespace *ns,
 
 /* Verifies the request's TSIG (RFC 8945 5.2, tsig.c). Fills t->key and
  * t->mac, or t->rcode and t->tsig_error. */
-static void verify(struct xfer *t, ldns_pkt *pkt, const uint8_t *req, size_t len,
-		   const struct config *cfg, uint64_t now)
+static void verify(struct xfer *t, const uint8_t *req, size_t len, const struct config *cfg,
+		   uint64_t now)
 {
 	struct tsig_check c;
 
-	switch (tsig_verify(cfg, pkt, req, len, now, &c)) {
+	switch (tsig_verify(cfg, req, len, now, &c)) {
 	case TSIG_UNSIGNED:
 		t->rcode = RC_REFUSED;
 		t->why = "zone transfers need a TSIG key listed in allow_transfer";
@@ -329,7 +329,7 @@ static void verify(struct xfer *t, ldns_pkt *pkt, const uint8_t *req, size_t len
 		break;
 	}
 	t->key = c.key;
-	t->mac = ldns_rdf_clone(c.mac);
+	t->mac = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, c.mac_size, c.mac);
 	if (!t->mac)
 		t->rcode = RC_SERVFAIL;
 }
@@ -594,7 +594,7 @@ static int answer(struct xfr *x, struct xfer *t, const struct view *v,
 	wire_name_lower(qname);
 	if ((ns = ns_of(cfg, qname, ldns_rdf_size(o))) && v)
 		apex = view_lookup(v, qname, ldns_rdf_size(o), wire_name_hash(qname, ldns_rdf_size(o)));
-	verify(t, pkt, t->req, t->reqlen, cfg, now);
+	verify(t, t->req, t->reqlen, cfg, now);
 	if (t->rcode == RC_NOERROR && (!apex || ldns_rr_get_class(q) != LDNS_RR_CLASS_IN))
 		t->rcode = RC_NOTAUTH;
 	if (t->rcode == RC_NOERROR && !key_allowed(cfg, ns, t->key)) {
@@ -647,7 +647,9 @@ int xfr_answer(struct xfr *x, const struct view *v, const struct config *cfg,
 	while (p < len && req[p] && req[p] < 64)
 		p += 1 + req[p];
 	t->qlen = p + 5 <= len ? p + 5 - HDR : 0;
-	if (ldns_wire2pkt(&pkt, req, len) != LDNS_STATUS_OK ||
+	/* wire_msg_scan first: tsig.c reads the TSIG as the last record, and
+	 * ldns does not check that. */
+	if (wire_msg_scan(req, len) < 0 || ldns_wire2pkt(&pkt, req, len) != LDNS_STATUS_OK ||
 	    ldns_rr_list_rr_count(ldns_pkt_question(pkt)) != 1) {
 		rc = refuse(t, NULL, unix_now);
 	} else {

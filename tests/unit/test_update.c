@@ -565,6 +565,109 @@ START_TEST(agent_answer_unknown_algorithm)
 }
 END_TEST
 
+/* The answer update_answer writes for the current plan, parsed by ldns. */
+static ldns_pkt *answer_of(uint8_t *out, size_t cap, size_t *n)
+{
+	ldns_pkt *ans = NULL;
+
+	*n = update_answer(&plan, msg, msg_len, (uint64_t)time(NULL), out, cap);
+	ck_assert_uint_gt(*n, 12);
+	ck_assert_int_eq(ldns_wire2pkt(&ans, out, *n), LDNS_STATUS_OK);
+	return ans;
+}
+
+/* Answers are signed on the wire by tsig.c; ldns's own verifier, given the
+ * request's MAC (RFC 8945 4.3.1), must accept them, with either algorithm,
+ * and refuse them under the other key. The lease comes back in the OPT. */
+START_TEST(answer_signature_verifies)
+{
+	static uint8_t out[4096];
+	const char *up[] = { REG("t4", "10.0.1.10"), NULL };
+	const char *orders[] = { "o2.orders.local. 5 IN A 10.0.2.1",
+				 "orders.local. 5 IN SRV 0 1 80 o2.orders.local.", NULL };
+	struct { const char *key, *secret, *alg; const char *const *up; } k[] = {
+		{ "k256", S256, "hmac-sha256.", up }, { "k512", S512, "hmac-sha512.", orders } };
+
+	for (size_t i = 0; i < 2; i++) {
+		ldns_pkt *req = NULL, *ans;
+		ldns_rdf *mac;
+		size_t n;
+
+		build("local", NULL, k[i].up, k[i].key, NULL, 90);
+		plan_it();
+		ck_assert_int_eq(plan.rcode, 0);
+		ck_assert_int_eq(ldns_wire2pkt(&req, msg, msg_len), LDNS_STATUS_OK);
+		mac = ldns_rr_rdf(ldns_pkt_tsig(req), 3);
+		ans = answer_of(out, sizeof(out), &n);
+		ck_assert_int_eq(ldns_pkt_get_opcode(ans), LDNS_PACKET_UPDATE);
+		ck_assert(ldns_pkt_qr(ans));
+		ck_assert_uint_eq(ldns_pkt_id(ans), 0x4242);
+		ck_assert_uint_eq(ldns_rr_list_rr_count(ldns_pkt_question(ans)), 1);
+		ck_assert_uint_eq(ldns_pkt_edns_udp_size(ans), 1232);
+		ck_assert_uint_eq(ldns_rdf_size(ldns_pkt_edns_data(ans)), 8);
+		ck_assert_uint_eq(ldns_rdf_data(ldns_pkt_edns_data(ans))[7], 90);
+		ck_assert(ldns_pkt_tsig_verify(ans, out, n, k[i].key, k[i].secret, mac));
+		ck_assert(!ldns_pkt_tsig_verify(ans, out, n, k[i].key, k[!i].secret, mac));
+		out[13] ^= 0x20;                   /* the zone name's case */
+		ck_assert(!ldns_pkt_tsig_verify(ans, out, n, k[i].key, k[i].secret, mac));
+		ldns_pkt_free(ans);
+		ldns_pkt_free(req);
+	}
+}
+END_TEST
+
+/* BADSIG, BADKEY and BADTIME answers carry the unsigned TSIG record of RFC
+ * 8945 5.3.2 with the error, the request's key and algorithm, an empty MAC,
+ * and for BADTIME the server's time as other data. A MAC cut short (5.2.2.1)
+ * is BADSIG. */
+START_TEST(answer_tsig_errors)
+{
+	static uint8_t out[4096];
+	const char *up[] = { REG("t4", "10.0.1.10"), NULL };
+	struct { const char *key, *secret; uint64_t skew; uint16_t error; } c[] = {
+		{ "k256", S512, 0, TSIG_BADSIG }, { "nokey", S256, 0, TSIG_BADKEY },
+		{ "k256", NULL, 1000, TSIG_BADTIME } };
+
+	for (size_t i = 0; i < 3; i++) {
+		ldns_pkt *ans = NULL;
+		const ldns_rr *t;
+		uint64_t now = (uint64_t)time(NULL) + c[i].skew;
+		size_t n;
+		char *owner;
+
+		build("local", NULL, up, c[i].key, c[i].secret, 0);
+		ck_assert_int_eq(update_plan(reg, msg, msg_len, now, &plan), 0);
+		ck_assert_uint_eq(plan.tsig_error, c[i].error);
+		n = update_answer(&plan, msg, msg_len, now, out, sizeof(out));
+		ck_assert_int_eq(ldns_wire2pkt(&ans, out, n), LDNS_STATUS_OK);
+		ck_assert_int_eq(ldns_pkt_get_rcode(ans), LDNS_RCODE_NOTAUTH);
+		ck_assert_ptr_nonnull(t = ldns_pkt_tsig(ans));
+		owner = ldns_rdf2str(ldns_rr_owner(t));
+		ck_assert_str_eq(owner, !strcmp(c[i].key, "k256") ? "k256." : "nokey.");
+		free(owner);
+		ck_assert_uint_eq(ldns_rdf_size(ldns_rr_rdf(t, 3)), 2);      /* empty MAC */
+		ck_assert_uint_eq(ldns_rdf2native_int16(ldns_rr_rdf(t, 4)), 0x4242);
+		ck_assert_uint_eq(ldns_rdf2native_int16(ldns_rr_rdf(t, 5)), c[i].error);
+		ck_assert_uint_eq(ldns_rdf_size(ldns_rr_rdf(t, 6)), c[i].error == TSIG_BADTIME ? 8 : 2);
+		ldns_pkt_free(ans);
+	}
+	/* hmac-sha256 MAC cut to 16 bytes: rdata and lengths rewritten. */
+	build("local", NULL, up, "k256", NULL, 0);
+	{
+		size_t at = last_rr_offset(), rd = at + 6 + 8, mac = rd + 2 + 13 + 8;
+
+		ck_assert_uint_eq((size_t)(msg[mac] << 8 | msg[mac + 1]), 32);
+		memmove(msg + mac + 2 + 16, msg + mac + 2 + 32, msg_len - (mac + 2 + 32));
+		msg_len -= 16;
+		msg[mac + 1] = 16;
+		msg[rd + 1] = (uint8_t)(msg[rd + 1] - 16);
+	}
+	plan_it();
+	ck_assert_int_eq(plan.rcode, LDNS_RCODE_NOTAUTH);
+	ck_assert_uint_eq(plan.tsig_error, TSIG_BADSIG);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("update");
@@ -587,6 +690,8 @@ static Suite *suite(void)
 	tcase_add_test(t, instance_id_host_label);
 	tcase_add_test(t, agent_answer_two_tsigs);
 	tcase_add_test(t, agent_answer_unknown_algorithm);
+	tcase_add_test(t, answer_signature_verifies);
+	tcase_add_test(t, answer_tsig_errors);
 	suite_add_tcase(s, t);
 	return s;
 }
