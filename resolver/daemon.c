@@ -8,9 +8,12 @@
  * builds: publishes that registrations cause are paced, at least
  * PACE_FACTOR build times apart (builds take at most ~1/PACE_FACTOR of the
  * loop), and an UPDATE's answer waits for the view that holds its change.
+ * Renewals that only move a lease change no answer: they wait for no build,
+ * and the view's lease figures follow within LEASE_REFRESH_MS.
  * The old view goes back to the server, which frees it at once with one
- * thread, or once no worker thread can be reading it (workers.h). A reload builds a whole new config and registry first and only
- * swaps when both loaded, so a bad file never stops a running server. */
+ * thread, or once no worker thread can be reading it (workers.h). A reload
+ * builds a whole new config and registry first and only swaps when both
+ * loaded, so a bad file never stops a running server. */
 #include <errno.h>
 #include <malloc.h>
 #include <signal.h>
@@ -44,7 +47,9 @@ struct daemon {
 	uv_timer_t rebuild;
 	uv_check_t coalesce;           /* publishes once per loop turn after updates */
 	uv_timer_t pace;               /* ...or when the pacing allows */
+	uv_timer_t leases;             /* renewals reach the view's lease figures */
 	int dirty;
+	int leases_stale;              /* a renewal moved a lease the view still shows */
 	uint64_t build_ns;             /* how long the last view build took */
 	uint64_t builds, builds_ns;    /* every build, for the metrics */
 	uint64_t next_publish_ns;      /* paced publishes wait until then */
@@ -136,6 +141,7 @@ static int publish(struct daemon *d)
 	/* Serials and IXFR differences are part of the build's cost (pacing). */
 	xfr_publish(d->xfr, v, d->cfg, (uint64_t)time(NULL), on_serial, d);
 	d->build_ns = uv_hrtime() - t0;
+	d->leases_stale = 0;
 	d->builds++;
 	d->builds_ns += d->build_ns;
 	d->dirty = 0;
@@ -163,11 +169,31 @@ static void rebuild_due(uv_timer_t *t)
  * The view is rebuilt after the turn's I/O (the check phase), or later when
  * the pacing says so; their answers wait for both the journal sync and that
  * view (registrar_published), so NOERROR still means "durable and visible". */
-static void on_changed(void *arg)
+/* A renewal that moved a lease and nothing else changes no answer: only
+ * the lease left that the CH TXT listing shows (view.h's expiry). That
+ * waits for the next build, at most LEASE_REFRESH_MS, so a thousand
+ * renewals a second cost one build a second, not one a pace. */
+#define LEASE_REFRESH_MS 1000
+
+static void leases_due(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+
+	if (d->leases_stale)
+		publish(d);
+}
+
+static void on_changed(void *arg, int answers)
 {
 	struct daemon *d = arg;
 
-	d->dirty = 1;
+	if (answers) {
+		d->dirty = 1;
+		return;
+	}
+	d->leases_stale = 1;
+	if (!uv_is_active((uv_handle_t *)&d->leases))
+		uv_timer_start(&d->leases, leases_due, LEASE_REFRESH_MS, 0);
 }
 
 static void paced_publish(struct daemon *d)
@@ -402,6 +428,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	uv_close((uv_handle_t *)&d->rebuild, NULL);
 	uv_close((uv_handle_t *)&d->coalesce, NULL);
 	uv_close((uv_handle_t *)&d->pace, NULL);
+	uv_close((uv_handle_t *)&d->leases, NULL);
 }
 
 static int count_instances(const struct registry *reg, size_t *services)
@@ -502,9 +529,10 @@ static int start(struct daemon *d)
 		return rc;
 	}
 	d->rebuild.data = d->sighup.data = d->sigterm.data = d->sigint.data = d;
-	d->coalesce.data = d->pace.data = d;
+	d->coalesce.data = d->pace.data = d->leases.data = d;
 	uv_timer_init(&d->loop, &d->rebuild);
 	uv_timer_init(&d->loop, &d->pace);
+	uv_timer_init(&d->loop, &d->leases);
 	if ((rc = uv_check_init(&d->loop, &d->coalesce)) < 0 ||
 	    (rc = uv_check_start(&d->coalesce, on_check)) < 0)
 		return rc;

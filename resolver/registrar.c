@@ -125,9 +125,10 @@ static void expiry_due(uv_timer_t *t)
 {
 	struct registrar *r = t->data;
 	struct jrec gone[64];
-	size_t n;
+	size_t n, total = 0;
 
 	while ((n = registry_expire(r->reg, unix_now(), gone, 64)) > 0) {
+		total += n;
 		for (size_t i = 0; i < n; i++)
 			log_info("registry", "lease of %s.%s ended: removed", gone[i].id, gone[i].svc);
 		if (r->j && journal_append(r->j, gone, n) < 0)
@@ -136,7 +137,8 @@ static void expiry_due(uv_timer_t *t)
 		if (n < 64)
 			break;
 	}
-	r->changed(r->arg);
+	if (total)      /* renewals move leases: the timer often finds none ended */
+		r->changed(r->arg, 1);
 	kick_sync(r);
 	arm_expiry(r);
 }
@@ -455,7 +457,7 @@ static int replayed(struct registrar *r, struct update_plan *p)
 		return 0;
 	}
 	p->rcode = 5;
-	p->nchanges = 0;
+	p->nchanges = p->nvisible = 0;
 	snprintf(p->why_buf, sizeof(p->why_buf), "replay: an UPDATE with this TSIG MAC was already"
 		 " received; sign every message afresh");
 	p->why = p->why_buf;
@@ -476,7 +478,7 @@ static void rate_limit(struct registrar *r, struct update_plan *p)
 	if (tbucket_take(&r->buckets[k], cfg->update_rate, cfg->update_burst, mono_ms() + 1))
 		return;
 	p->rcode = 5;
-	p->nchanges = 0;
+	p->nchanges = p->nvisible = 0;
 	snprintf(p->why_buf, sizeof(p->why_buf), "limit update_rate=%u/s (burst %u) for key %.60s:"
 		 " retry later", cfg->update_rate, cfg->update_burst, p->key->name);
 	p->why = p->why_buf;
@@ -567,17 +569,26 @@ void registrar_on_update(void *arg, struct server_req *req, const uint8_t *msg, 
 	if (p->rcode)
 		log_info("update", "refused rcode=%d why=\"%s\"", p->rcode, p->why ? p->why : "");
 	n = update_answer(p, msg, len, now, r->out, sizeof(r->out));
-	if (!applied) {
+	if (!applied && (p->rcode || (!r->waiting && !r->syncing_now &&
+				      r->applied_seq == r->published_seq))) {
 		if (p->rcode)
 			r->refused[refusal_why(p)]++;
 		else
-			r->accepted++;      /* NOERROR with nothing to change (prerequisites only) */
+			r->accepted++;      /* nothing to change: prerequisites only, or the same records */
 		server_reply(req, r->out, n);
 		return;
 	}
-	log_info("update", "accepted changes=%zu lease=%u", p->nchanges, p->lease);
-	r->applied_seq++;
-	r->changed(r->arg);
+	if (applied)
+		log_info("update", "accepted changes=%zu lease=%u%s", p->nchanges, p->lease,
+			 p->nvisible ? "" : " (renewal)");
+	/* Answers change: this answer waits for the view that shows them. A
+	 * renewal, or a message that changes nothing while earlier changes are
+	 * still on their way (they may be what it asserts), waits for the sync
+	 * and the views already due. */
+	if (p->nvisible)
+		r->applied_seq++;
+	if (applied)
+		r->changed(r->arg, p->nvisible > 0);
 	/* Only a lease ending sooner than the timer moves it: no scan here. */
 	for (size_t i = 0; i < p->nchanges; i++) {
 		uint64_t e = p->changes[i].op == JOURNAL_PUT ? p->changes[i].lease_expiry : 0;
@@ -634,7 +645,7 @@ int registrar_set_drained(struct registrar *r, const struct instance *in, int dr
 	}
 	if ((rc = registry_apply(r->reg, &rec, mono_ms())) < 0)
 		return rc;
-	r->changed(r->arg);
+	r->changed(r->arg, 1);
 	return 0;
 }
 

@@ -17,8 +17,10 @@
 
 struct registrar;
 
-/* Called after the registry changed, to publish a new view. */
-typedef void (*registrar_changed_cb)(void *arg);
+/* Called after the registry changed, to publish a new view: answers is 1
+ * when answers changed (the UPDATE's answer waits for that view), 0 when
+ * only leases moved (renewals; nothing waits). */
+typedef void (*registrar_changed_cb)(void *arg, int answers);
 
 /* Opens the journal under state_dir and replays it into reg. */
 int registrar_new(struct registrar **out, uv_loop_t *loop, const char *state_dir,

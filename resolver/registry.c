@@ -474,6 +474,24 @@ static int put_instance(struct registry *reg, struct service *svc, const struct 
 	return index_add(svc, in);
 }
 
+enum reg_change registry_change(const struct instance *in, const struct jrec *r)
+{
+	uint8_t buf[1024];
+	struct jrec cur;
+
+	if (!in || in->origin != ORIGIN_UPDATE || r->op != JOURNAL_PUT ||
+	    registry_to_jrec(in, &cur, buf, sizeof(buf)) < 0)
+		return REG_ANSWERS;
+	if (cur.has4 != r->has4 || cur.has6 != r->has6 ||
+	    (r->has4 && memcmp(cur.addr4, r->addr4, 4)) ||
+	    (r->has6 && memcmp(cur.addr6, r->addr6, 16)) || cur.port != r->port ||
+	    cur.weight != r->weight || cur.health != r->health ||
+	    (r->drain_set && (r->drained != 0) != in->drained) || cur.attrs_len != r->attrs_len ||
+	    (r->attrs_len && memcmp(cur.attrs, r->attrs, r->attrs_len)))
+		return REG_ANSWERS;
+	return cur.lease_expiry == r->lease_expiry ? REG_SAME : REG_LEASE;
+}
+
 int registry_apply(struct registry *reg, const struct jrec *r, uint64_t now_ms)
 {
 	struct service *svc = service_of(reg, r);
@@ -482,6 +500,14 @@ int registry_apply(struct registry *reg, const struct jrec *r, uint64_t now_ms)
 	if (!svc)
 		return ERR_NOTFOUND;
 	if (r->op == JOURNAL_PUT) {
+		struct instance *in = registry_find_instance(svc, r->id);
+
+		/* A renewal: the answers stay as they are, so do the serial
+		 * and the instance (its slow-start clock included). */
+		if (registry_change(in, r) != REG_ANSWERS) {
+			in->lease_expiry = r->lease_expiry;
+			return 0;
+		}
 		rc = put_instance(reg, svc, r, now_ms);
 	} else if (r->op == JOURNAL_DEL) {
 		struct instance *in = registry_find_instance(svc, r->id);

@@ -122,6 +122,12 @@ struct ns *registry_find_ns(const struct registry *reg, const uint8_t *wire, siz
  * configured returns ERR_NOTFOUND and changes nothing (a replay after a
  * config change skips it). now_ms: monotonic clock, for slow start. */
 int registry_apply(struct registry *reg, const struct jrec *r, uint64_t now_ms);
+/* What a PUT record would change in the UPDATE instance in (NULL: none):
+ * REG_SAME nothing at all, REG_LEASE only the lease's end (no answer
+ * changes: registry_apply then moves the lease in place, without a new
+ * serial), REG_ANSWERS records the answers show. */
+enum reg_change { REG_SAME = 0, REG_LEASE, REG_ANSWERS };
+enum reg_change registry_change(const struct instance *in, const struct jrec *r);
 /* The record that recreates in (a PUT); attrs are written into buf. */
 int registry_to_jrec(const struct instance *in, struct jrec *r, uint8_t *buf, size_t cap);
 /* Removes UPDATE instances whose lease ended at or before now (unix s) and

@@ -490,6 +490,16 @@ static int finish_changes(struct ctx *c, uint64_t now)
 		r->origin = ORIGIN_UPDATE;
 		r->attrs = pd->attrs;
 		r->lease_expiry = p->lease ? now + p->lease : 0;
+		switch (pd->deleted ? REG_ANSWERS :
+			registry_change(registry_find_instance(pd->svc, pd->id), r)) {
+		case REG_SAME:
+			continue;       /* a renewal within the same second, or no lease */
+		case REG_LEASE:
+			break;
+		case REG_ANSWERS:
+			p->nvisible++;
+			break;
+		}
 		p->nchanges++;
 	}
 	return 0;
@@ -774,6 +784,7 @@ int update_plan(const struct registry *reg, const uint8_t *req, size_t len,
 
 	memset(plan, 0, offsetof(struct update_plan, changes));
 	plan->nchanges = 0;
+	plan->nvisible = 0;
 	if (len < 12)
 		return -1;
 	memset(&c, 0, offsetof(struct ctx, pend));
@@ -799,7 +810,7 @@ int update_plan(const struct registry *reg, const uint8_t *req, size_t len,
 			plan->rcode = 0;
 	}
 	if (plan->rcode)
-		plan->nchanges = 0;
+		plan->nchanges = plan->nvisible = 0;
 	ldns_pkt_free(pkt);
 	return 0;
 }

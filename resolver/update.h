@@ -37,7 +37,8 @@ struct update_plan {
 	int has_lease;                /* it had an UPDATE-LEASE option */
 	uint32_t lease;               /* the lease granted, seconds */
 	struct jrec changes[UPDATE_MAX_CHANGES];
-	size_t nchanges;
+	size_t nchanges;              /* changes to journal and apply */
+	size_t nvisible;              /* of those, changes to the answers (not a lease alone) */
 	uint8_t attrs[UPDATE_MAX_CHANGES][512];  /* storage for changes[i].attrs */
 };
 

@@ -2,7 +2,8 @@
 # tests/e2e/durability.sh - the registration journal: every acknowledged
 # UPDATE survives kill -9 (after the last answer, and in the middle of a
 # storm of six concurrent clients) and a clean stop, leases keep their absolute expiry
-# across a restart, a full (or read-only) state_dir makes updates fail with
+# across a restart, a renewal is journaled (a re-registration that changes
+# nothing is not), a full (or read-only) state_dir makes updates fail with
 # SERVFAIL while queries go on, and replay tells a torn tail (cut, start) from
 # corruption in the middle (refuse to start, naming the offset; --recover
 # starts).
@@ -124,6 +125,45 @@ stop_meshdns
 start_meshdns "$CFG" "$T/meshdns-5.log"
 check "the expiry was journaled: still gone after a restart" is_gone lease-1.payments-v1.local
 expect_eq "and the 54 others are there" "$(srv_count payments-v1.local)" 54
+# ---- renewals ----
+
+# Registering again exactly what is registered, without a lease, changes
+# nothing and writes nothing to the journal. With a lease, only the lease
+# moves: that is journaled, and a renewal acknowledged just before kill -9
+# holds the instance past the first lease's end. Registered at t (lease 4,
+# so it ends by t+4 and is removed by t+4.9), renewed at t+3 (ends at t+6 or
+# later): after kill -9 and a restart it must still answer at t+5.4.
+REG_SAME='add same-1.payments-v2.local. 5 A 10.9.1.1
+add payments-v2.local. 5 SRV 0 100 5000 same-1.payments-v2.local.'
+out=$(upd <<<"$REG_SAME")
+expect_eq "same-1 registers" "$out" "rcode=NOERROR lease=none"
+J0=$(stat -c %s "$STATE/journal")
+out=$(upd <<<"$REG_SAME")
+expect_eq "the same registration again" "$out" "rcode=NOERROR lease=none"
+expect_eq "it wrote nothing to the journal ($J0 bytes)" "$(stat -c %s "$STATE/journal")" "$J0"
+REG_RENEW='add renew-1.payments-v2.local. 5 A 10.9.1.2
+add payments-v2.local. 5 SRV 0 100 5000 renew-1.payments-v2.local.'
+t=$(wall_ms)
+out=$(upd --lease 4 <<<"$REG_RENEW")
+expect_eq "renew-1 registers with a 4 s lease" "$out" "rcode=NOERROR lease=4"
+J1=$(stat -c %s "$STATE/journal")
+sleep "$(secs_until $((t + 3000)))"
+out=$(upd --lease 4 --kill "$MESHDNS_PID" <<<"$REG_RENEW")
+expect_eq "renew-1 renews at t+3 s, kill -9 right after the answer" "$out" "rcode=NOERROR lease=4"
+check "the renewal was journaled ($J1 bytes before)" [ "$(stat -c %s "$STATE/journal")" -gt "$J1" ]
+check "and logged as a renewal" grep -q 'accepted changes=1 lease=4 (renewal)' "$MESHDNS_LOG"
+kill9_meshdns
+start_meshdns "$CFG" "$T/meshdns-renew.log"
+sleep "$(secs_until $((t + 5400)))"
+check "renew-1 still answers at t+$(( $(wall_ms) - t )) ms, after the first lease's end" \
+	is_present renew-1.payments-v2.local
+check "same-1 is there" is_present same-1.payments-v2.local
+expect_rcode "(same-1 and renew-1 deregistered)" NOERROR <<'EOF'
+update delete same-1.payments-v2.local. ANY
+update delete renew-1.payments-v2.local. ANY
+EOF
+
+
 out=$(upd --bulk 1 --start 100 --prefix last)
 expect_eq "one more registration (the journal's last record)" "$out" "registered=1"
 stop_meshdns

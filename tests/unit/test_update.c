@@ -222,6 +222,53 @@ START_TEST(replace_same_id)
 }
 END_TEST
 
+/* Registering again what is registered changes nothing: no record to
+ * journal. With a lease the record moves the lease only (nvisible 0), and
+ * registry_apply moves it in place: the same instance, the same serial.
+ * Any field of the answers that differs is a change the view shows. */
+START_TEST(renewal_changes_nothing_but_the_lease)
+{
+	const char *same[] = { "t1.payments-v1.local. 0 ANY ANY",
+			       "t1.payments-v1.local. 5 IN A 10.0.1.5",
+			       "t1.payments-v1.local. 5 IN TXT \"az=a\"",
+			       "payments-v1.local. 5 IN SRV 0 100 5000 t1.payments-v1.local.", NULL };
+	const char *port[] = { "t1.payments-v1.local. 0 ANY ANY",
+			       "t1.payments-v1.local. 5 IN A 10.0.1.5",
+			       "t1.payments-v1.local. 5 IN TXT \"az=a\"",
+			       "payments-v1.local. 5 IN SRV 0 100 5001 t1.payments-v1.local.", NULL };
+	const char *health[] = { "t1.payments-v1.local. 0 ANY ANY",
+				 "t1.payments-v1.local. 5 IN A 10.0.1.5",
+				 "t1.payments-v1.local. 5 IN TXT \"az=a\" \"health=warning\"",
+				 "payments-v1.local. 5 IN SRV 0 100 5000 t1.payments-v1.local.", NULL };
+	struct instance *before = inst("payments-v1", "t1");
+	uint32_t serial = before->svc->ns->serial;
+
+	build("local", NULL, same, "k256", NULL, 0);
+	plan_it();
+	ck_assert_int_eq(plan.rcode, 0);
+	ck_assert_uint_eq(plan.nchanges, 0);
+	build("local", NULL, same, "k256", NULL, 30);
+	plan_it();
+	ck_assert_int_eq(plan.rcode, 0);
+	ck_assert_uint_eq(plan.nchanges, 1);
+	ck_assert_uint_eq(plan.nvisible, 0);
+	apply_plan();
+	ck_assert_ptr_eq(inst("payments-v1", "t1"), before);
+	ck_assert_uint_ge(before->lease_expiry, (uint64_t)time(NULL) + 29);
+	ck_assert_uint_eq(before->svc->ns->serial, serial);
+	build("local", NULL, port, "k256", NULL, 30);
+	plan_it();
+	ck_assert_uint_eq(plan.nchanges, 1);
+	ck_assert_uint_eq(plan.nvisible, 1);
+	build("local", NULL, health, "k256", NULL, 30);
+	plan_it();
+	ck_assert_uint_eq(plan.nvisible, 1);
+	apply_plan();
+	ck_assert_ptr_ne(inst("payments-v1", "t1"), before);
+	ck_assert_uint_eq(inst("payments-v1", "t1")->svc->ns->serial, serial + 1);
+}
+END_TEST
+
 START_TEST(delete_any)
 {
 	const char *up[] = { "t1.payments-v1.local. 0 ANY ANY", NULL };
@@ -676,6 +723,7 @@ static Suite *suite(void)
 	tcase_add_checked_fixture(t, setup, teardown);
 	tcase_add_test(t, accepted_add);
 	tcase_add_test(t, replace_same_id);
+	tcase_add_test(t, renewal_changes_nothing_but_the_lease);
 	tcase_add_test(t, delete_any);
 	tcase_add_test(t, delete_srv_rrset);
 	tcase_add_test(t, delete_one_srv_matches_rdata);
