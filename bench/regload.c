@@ -11,10 +11,14 @@
  * ours; verifying would only slow the client down).
  *
  *   regload -p PORT -y ALG:NAME:SECRET [-s 127.0.0.1] [-z local] [-S payments-v1]
- *           [-d 10] [-w 64] [-P i] [-r RATE] [-m IDS]
+ *           [-d 10] [-w 64] [-P i] [-r RATE] [-m IDS] [-c] [-L LEASE]
  * -r paces the updates at RATE a second (default: as fast as the window
  * allows); -m re-registers ids 0..IDS-1 in turn instead of always new ones
- * (renewals and re-registrations, as running agents send them).
+ * (re-registrations, as running agents send them). A re-registration of
+ * the same records changes nothing; -c changes each one's SRV port on every
+ * pass (from a random start), so that every message changes the answers;
+ * -L asks for a lease of LEASE seconds (RFC 9664 UPDATE-LEASE), so that
+ * each re-registration is a renewal that moves the lease.
  * prints one line: ok=N rate=R/s other=N lost=N late=N sent=N, then the counts
  * of other rcodes (rcodeN=) and the NOERROR answers of each second
  * (per_second=a,b,...): a rate that falls as the registry grows shows there.
@@ -48,14 +52,14 @@ static long long now_ns(void)
 static void usage(void)
 {
 	fprintf(stderr, "usage: regload -p PORT -y ALG:NAME:SECRET [-s ADDR] [-z ZONE] [-S SERVICE]"
-		" [-d SECONDS] [-w WINDOW] [-P PREFIX] [-r RATE] [-m IDS]\n");
+		" [-d SECONDS] [-w WINDOW] [-P PREFIX] [-r RATE] [-m IDS] [-c] [-L LEASE]\n");
 	exit(2);
 }
 
 /* Builds the signed UPDATE registering instance n; returns its wire form. */
 static uint8_t *build(const char *zone, const char *svc, const char *prefix, unsigned n,
-		      uint16_t id, const char *alg, const char *key, const char *secret,
-		      size_t *len)
+		      unsigned port, uint32_t lease, uint16_t id, const char *alg, const char *key,
+		      const char *secret, size_t *len)
 {
 	char text[512];
 	ldns_rr_list *up = ldns_rr_list_new();
@@ -70,7 +74,7 @@ static uint8_t *build(const char *zone, const char *svc, const char *prefix, uns
 		return NULL;
 	ldns_rr_list_push_rr(up, rr);
 	snprintf(text, sizeof(text), "%s.%s. 5 IN SRV 0 100 %u %s%u.%s.%s.", svc, zone,
-		 5000 + n % 1000, prefix, n, svc, zone);
+		 port, prefix, n, svc, zone);
 	if (ldns_rr_new_frm_str(&rr, text, 0, NULL, NULL) != LDNS_STATUS_OK)
 		return NULL;
 	ldns_rr_list_push_rr(up, rr);
@@ -80,6 +84,18 @@ static uint8_t *build(const char *zone, const char *svc, const char *prefix, uns
 		return NULL;
 	ldns_pkt_set_rd(p, false);
 	ldns_pkt_set_id(p, id);
+	if (lease) {
+		uint8_t opt[8] = { 0, 2, 0, 4, (uint8_t)(lease >> 24), (uint8_t)(lease >> 16),
+				   (uint8_t)(lease >> 8), (uint8_t)lease };
+		ldns_rdf *d = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_UNKNOWN, 8, opt);
+
+		if (!d) {
+			ldns_pkt_free(p);
+			return NULL;
+		}
+		ldns_pkt_set_edns_udp_size(p, 1232);
+		ldns_pkt_set_edns_data(p, d);
+	}
 	if (ldns_pkt_tsig_sign(p, key, secret, 300, alg, NULL) != LDNS_STATUS_OK ||
 	    ldns_pkt2wire(&wire, p, len) != LDNS_STATUS_OK) {
 		ldns_pkt_free(p);
@@ -98,13 +114,15 @@ int main(int argc, char **argv)
 	long long start, end, t, last_scan = 0;
 	unsigned long long sent = 0, ok = 0, other = 0, lost = 0, late = 0, rc_count[16] = { 0 };
 	unsigned long long per_sec[3600] = { 0 };
-	unsigned next = 0, inflight = 0, ids = 0;
+	unsigned next = 0, inflight = 0, ids = 0, seed = 0;
+	uint32_t lease = 0;
+	int change = 0;
 	double rate = 0;
 	uint16_t next_id = 1;
 	struct sockaddr_in sa;
 	uint8_t buf[65536];
 
-	while ((o = getopt(argc, argv, "s:p:y:z:S:d:w:P:r:m:")) != -1) {
+	while ((o = getopt(argc, argv, "s:p:y:z:S:d:w:P:r:m:cL:")) != -1) {
 		switch (o) {
 		case 's': addr = optarg; break;
 		case 'p': port = atoi(optarg); break;
@@ -116,6 +134,8 @@ int main(int argc, char **argv)
 		case 'P': prefix = optarg; break;
 		case 'r': rate = atof(optarg); break;
 		case 'm': ids = (unsigned)atoi(optarg); break;
+		case 'c': change = 1; break;
+		case 'L': lease = (uint32_t)atoi(optarg); break;
 		default: usage();
 		}
 	}
@@ -143,6 +163,7 @@ int main(int argc, char **argv)
 
 	start = now_ns();
 	end = start + secs * 1000000000LL;
+	seed = (unsigned)(start / 1000) % 1000;
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		ssize_t n;
@@ -157,8 +178,13 @@ int main(int argc, char **argv)
 
 			while (slots[next_id].sent_ns)
 				next_id++;
-			wire = build(zone, svc, prefix, ids ? next % ids : next, next_id, alg, key,
-				     secret, &len);
+			{
+				unsigned n = ids ? next % ids : next;
+				unsigned pass = ids && change ? next / ids + seed : 0;
+
+				wire = build(zone, svc, prefix, n, 5000 + (n + pass) % 1000, lease,
+					     next_id, alg, key, secret, &len);
+			}
 			if (!wire) {
 				fprintf(stderr, "regload: cannot build update %u\n", next);
 				return 1;
