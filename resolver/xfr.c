@@ -329,9 +329,12 @@ static void verify(struct xfer *t, const uint8_t *req, size_t len, const struct 
 		break;
 	}
 	t->key = c.key;
-	t->mac = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, c.mac_size, c.mac);
-	if (!t->mac)
+	if (c.mac_size > sizeof(t->mac)) {
 		t->rcode = RC_SERVFAIL;
+		return;
+	}
+	memcpy(t->mac, c.mac, c.mac_size);
+	t->mac_size = c.mac_size;
 }
 
 /* ---- writing messages ---- */
@@ -407,9 +410,7 @@ static void msg_start(struct xfer *t)
  * next ones with the previous MAC and the timers only) and emits it. */
 static int msg_flush(struct xfer *t)
 {
-	ldns_pkt *pkt = NULL;
-	uint8_t *wire = NULL;
-	size_t n = 0;
+	long n;
 	int rc;
 
 	put16(t->buf + 6, t->ancount);
@@ -417,24 +418,11 @@ static int msg_flush(struct xfer *t)
 		t->nmsg++;
 		return t->emit(t->arg, t->buf, t->pos);
 	}
-	if (ldns_wire2pkt(&pkt, t->buf, t->pos) != LDNS_STATUS_OK)
-		return -EINVAL;
-	rc = ldns_pkt_tsig_sign_next(pkt, t->key->name, t->key->secret, XFR_FUDGE, t->alg,
-				     t->mac, t->nmsg > 0) == LDNS_STATUS_OK ? 0 : -EINVAL;
-	if (!rc && ldns_pkt2wire(&wire, pkt, &n) != LDNS_STATUS_OK)
-		rc = -ENOMEM;
-	if (!rc && n > 65535)
-		rc = -EMSGSIZE;
-	if (!rc) {
-		ldns_rdf *mac = ldns_rdf_clone(ldns_rr_rdf(ldns_pkt_tsig(pkt), 3));
-
-		ldns_rdf_deep_free(t->mac);
-		t->mac = mac;
-		rc = mac ? t->emit(t->arg, wire, n) : -ENOMEM;
-	}
+	n = tsig_sign(t->key, t->mac, t->mac_size, t->nmsg > 0, t->now, XFR_FUDGE, t->buf, t->pos,
+		      65535, t->mac);
+	rc = n < 0 ? (int)n : t->emit(t->arg, t->buf, (size_t)n);
+	t->mac_size = n < 0 ? 0 : 2 + (size_t)(t->mac[0] << 8 | t->mac[1]);
 	t->nmsg++;
-	free(wire);
-	ldns_pkt_free(pkt);
 	return rc;
 }
 
@@ -642,6 +630,7 @@ int xfr_answer(struct xfr *x, const struct view *v, const struct config *cfg,
 		return -ENOMEM;
 	t->req = req;
 	t->reqlen = len;
+	t->now = unix_now;
 	t->emit = emit;
 	t->arg = arg;
 	while (p < len && req[p] && req[p] < 64)
@@ -653,20 +642,9 @@ int xfr_answer(struct xfr *x, const struct view *v, const struct config *cfg,
 	    ldns_rr_list_rr_count(ldns_pkt_question(pkt)) != 1) {
 		rc = refuse(t, NULL, unix_now);
 	} else {
-		if (t->qlen && ldns_pkt_tsig(pkt)) {
-			const ldns_rdf *alg = ldns_rr_rdf(ldns_pkt_tsig(pkt), 0);
-
-			if (alg) {
-				char *s = ldns_rdf2str(alg);
-
-				snprintf(t->alg, sizeof(t->alg), "%s", s ? s : "");
-				free(s);
-			}
-		}
 		rc = answer(x, t, v, cfg, pkt, tcp, unix_now);
 	}
 	ldns_pkt_free(pkt);
-	ldns_rdf_deep_free(t->mac);
 	free(t);
 	return rc;
 }

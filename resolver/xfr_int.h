@@ -3,6 +3,7 @@
 #define MESHDNS_XFR_INT_H
 
 #include <ldns/ldns.h>
+#include "tsig.h"
 #include "xfr.h"
 
 /* A namespace's records as one sorted set of uncompressed records (owner
@@ -57,8 +58,9 @@ struct xfer {
 	uint16_t tsig_error;
 	const char *why;
 	const struct cfg_key *key;
-	char alg[256];
-	ldns_rdf *mac;               /* the request's, then the last message's */
+	uint8_t mac[2 + TSIG_MAC_MAX]; /* the request's, then the last message's (with its size) */
+	size_t mac_size;
+	uint64_t now;                /* unix s: the TSIG time of every message */
 	const struct vnode *apex;
 	unsigned nmsg;
 	int err;
