@@ -4,7 +4,7 @@
  * walk feeds the serial's digest at publish time, the messages of an AXFR,
  * and the record sets IXFR differences are computed from (ixfr.c). Messages
  * are written by hand with name compression against the view's nodes, as
- * query.c does, then each is handed to ldns once to add the TSIG record. */
+ * query.c does, then signed in place by tsig.c (RFC 8945 5.3.1). */
 #include <errno.h>
 #include <fcntl.h>
 #include <ldns/ldns.h>
