@@ -15,7 +15,8 @@
  * Besides memory safety it checks what update.h promises: an accepted
  * message was verified with a key, changes only services that key may
  * change, has ids that are host labels, encodes as journal records and
- * applies cleanly; every answer parses, and a verified one is signed.
+ * applies cleanly; every answer parses, and a verified one is signed. What
+ * ldns signs here verifies in tsig.c, and what tsig.c signs verifies in ldns.
  * FUZZ_UPDATE_VERBOSE=1 in the environment prints each input's outcome. */
 #include <ldns/ldns.h>
 #include <stdio.h>
@@ -177,7 +178,7 @@ static void check_change(const struct update_plan *p, const struct jrec *r,
 	check(registry_apply(reg, r, 2) == 0, "planned change does not apply");
 }
 
-static void run(const uint8_t *msg, size_t len, uint64_t now)
+static void run(const uint8_t *msg, size_t len, uint64_t now, int signed_here)
 {
 	static struct update_plan plan;
 	static uint8_t out[65535];
@@ -221,6 +222,18 @@ static void run(const uint8_t *msg, size_t len, uint64_t now)
 	      "answer header");
 	check(!plan.key || plan.tsig_error || ldns_pkt_get_rcode(ans) == LDNS_RCODE_SERVFAIL ||
 	      ldns_pkt_tsig(ans), "a verified request got an unsigned answer");
+	/* tsig.c against ldns both ways: what ldns signed just now verifies
+	 * here (unless ldns cannot read it back: FORMERR), and what tsig.c
+	 * signs verifies in ldns with the request's MAC. */
+	check(!signed_here || plan.key || plan.rcode == 1, "ldns's signature did not verify");
+	if (plan.key && !plan.tsig_error && ldns_pkt_tsig(ans)) {
+		ldns_rdf *mac = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, plan.request_mac_len,
+						      plan.request_mac);
+
+		check(mac && ldns_pkt_tsig_verify(ans, out, n, plan.key->name, plan.key->secret, mac),
+		      "ldns does not verify the answer's TSIG");
+		ldns_rdf_deep_free(mac);
+	}
 	ldns_pkt_free(ans);
 	registry_free(reg);
 }
@@ -262,15 +275,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	if (!(data[0] & 1)) {
-		run(data + 1, size - 1, FUZZ_NOW);
+		run(data + 1, size - 1, FUZZ_NOW, 0);
 		return 0;
 	}
 	signed_msg = sign(data + 1, size - 1, data[0] & 2, &len);
 	if (signed_msg) {
-		run(signed_msg, len, (uint64_t)time(NULL));
+		run(signed_msg, len, (uint64_t)time(NULL), 1);
 		free(signed_msg);
 	} else {
-		run(data + 1, size - 1, (uint64_t)time(NULL));
+		run(data + 1, size - 1, (uint64_t)time(NULL), 0);
 	}
 	return 0;
 }
