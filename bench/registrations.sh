@@ -114,6 +114,8 @@ update_rate: 0   # measure the journal, not the per-key limit
 namespaces:
   - name: local
     ttl: 5
+    max_instances: 1000000              # the run registers tens of thousands
+    max_instances_per_service: 1000000
     services:
       payments-v1: {}
 keys:

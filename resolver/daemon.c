@@ -5,9 +5,10 @@
  * Every change to the registry ends in publish(): a new view is built and
  * handed to the server with one pointer store. A build is O(instances), so
  * registrations arriving by the thousand a second would spend the loop on
- * builds: publishes that registrations cause are paced, at least
- * PACE_FACTOR build times apart (builds take at most ~1/PACE_FACTOR of the
- * loop), and an UPDATE's answer waits for the view that holds its change.
+ * builds: publishes that registrations cause are paced, PACE_FACTOR build
+ * times apart while queries come (builds take at most ~1/PACE_FACTOR of
+ * the loop), closer when fewer come, and an UPDATE's answer waits for the
+ * view that holds its change.
  * Renewals that only move a lease change no answer: they wait for no build,
  * and the view's lease figures follow within LEASE_REFRESH_MS.
  * The old view goes back to the server, which frees it at once with one
@@ -53,6 +54,7 @@ struct daemon {
 	uint64_t build_ns;             /* how long the last view build took */
 	uint64_t builds, builds_ns;    /* every build, for the metrics */
 	uint64_t next_publish_ns;      /* paced publishes wait until then */
+	uint64_t pace_at_ns, pace_queries; /* the last paced build: time, queries by then */
 	const char *file;
 	struct config *cfg;
 	struct registry *reg;
@@ -97,8 +99,13 @@ static void on_pace(uv_timer_t *t);
 
 /* Registration-driven builds are spaced PACE_FACTOR build times apart,
  * and at most PACE_MAX_NS: with 100,000 instances (a build of tens of ms) an
- * UPDATE waits at most that long for its answer. */
+ * UPDATE waits at most that long for its answer. What a build costs is the
+ * queries it holds up, so the spacing follows the query rate: PACE_FACTOR
+ * at PACE_BUSY_QPS or more, down to PACE_IDLE_FACTOR when no query comes,
+ * where registrations alone get their views (and answers) at once. */
 #define PACE_FACTOR 50
+#define PACE_IDLE_FACTOR 2
+#define PACE_BUSY_QPS 10000.0
 #define PACE_MAX_NS 500000000ull
 
 static void on_serial(void *arg, const struct cfg_namespace *ns, uint32_t serial)
@@ -196,6 +203,24 @@ static void on_changed(void *arg, int answers)
 		uv_timer_start(&d->leases, leases_due, LEASE_REFRESH_MS, 0);
 }
 
+/* The spacing for the next paced build, from the query rate since the
+ * last one. */
+static double pace_factor(struct daemon *d, uint64_t now)
+{
+	struct query_stats st;
+	double qps = 0, share;
+
+	if (d->srv) {
+		server_stats(d->srv, &st, NULL, 0);
+		if (now > d->pace_at_ns && d->pace_at_ns)
+			qps = (double)(st.queries - d->pace_queries) * 1e9 / (double)(now - d->pace_at_ns);
+		d->pace_queries = st.queries;
+	}
+	d->pace_at_ns = now;
+	share = qps >= PACE_BUSY_QPS ? 1 : qps / PACE_BUSY_QPS;
+	return PACE_IDLE_FACTOR + (PACE_FACTOR - PACE_IDLE_FACTOR) * share;
+}
+
 static void paced_publish(struct daemon *d)
 {
 	uint64_t now = uv_hrtime(), gap;
@@ -209,7 +234,7 @@ static void paced_publish(struct daemon *d)
 		return;
 	}
 	publish(d);
-	gap = d->build_ns * PACE_FACTOR;
+	gap = (uint64_t)((double)d->build_ns * pace_factor(d, now));
 	d->next_publish_ns = now + (gap < PACE_MAX_NS ? gap : PACE_MAX_NS);
 }
 
