@@ -366,12 +366,18 @@ static void commit_due(uv_timer_t *t)
 /* Group commit: every update that arrived while a sync ran shares the next
  * one. With commit_delay, a sync also waits until the oldest waiting update
  * is that old, so that updates arriving one by one (agents renewing) share
- * syncs too: fewer fdatasyncs for a little latency. */
+ * syncs too: fewer fdatasyncs for a little latency. When every waiting
+ * answer also waits for a view not yet published (changes to the answers;
+ * the list is in arrival order, so the first has the lowest seq), the sync
+ * waits for that view (registrar_published): one sync per view, not one
+ * per commit_delay, and no answer later than before. */
 static void kick_sync(struct registrar *r)
 {
 	uint64_t age;
 
 	if (r->syncing_now || !r->waiting)
+		return;
+	if (!r->closing && r->waiting->seq > r->published_seq)
 		return;
 	age = uv_hrtime() - r->first_wait_ns;
 	if (r->commit_delay_ns && !r->closing && age < r->commit_delay_ns) {
@@ -408,6 +414,8 @@ void registrar_published(struct registrar *r)
 		next = a->next;
 		reply(r, a, 1);
 	}
+	if (!r->closing)        /* registrar_close syncs what waits itself */
+		kick_sync(r);
 }
 
 static void hold(struct registrar *r, struct server_req *req, const uint8_t *msg, size_t len,
