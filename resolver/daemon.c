@@ -103,7 +103,7 @@ static void on_pace(uv_timer_t *t);
  * queries it holds up, so the spacing follows the query rate: PACE_FACTOR
  * at PACE_BUSY_QPS or more, down to PACE_IDLE_FACTOR when no query comes,
  * where registrations alone get their views (and answers) at once. */
-#define PACE_FACTOR 50
+#define PACE_FACTOR 100
 #define PACE_IDLE_FACTOR 2
 #define PACE_BUSY_QPS 10000.0
 #define PACE_MAX_NS 500000000ull
