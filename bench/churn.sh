@@ -19,7 +19,7 @@
 #
 # Usage: bench/churn.sh [MESHDNS_BINARY]
 # Environment: RUNS (3), DURATION (8), RATE (50000), REG_RATE (1000), IDS (1000),
-# SERVICES (1000)
+# SERVICES (1000), COMMIT_DELAY (seconds; the config's default when unset)
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 MESHDNS=$(readlink -f "${1:-${MESHDNS:-./build/resolver/meshdns}}")
@@ -55,7 +55,8 @@ SECRET=$(head -c32 /dev/urandom | base64)
 sed -i "s/^  - name: local$/&\n    max_instances_per_service: $((IDS + 100))/" "$W/meshdns.yaml"
 cat >>"$W/meshdns.yaml" <<EOF
 state_dir: $W/state
-update_rate: 0
+update_rate: 0${COMMIT_DELAY:+
+commit_delay: $COMMIT_DELAY}
 keys:
   - {name: churn, algorithm: hmac-sha256, secret: "$SECRET", allow: [svc5.local]}
 EOF
