@@ -370,7 +370,8 @@ static void commit_due(uv_timer_t *t)
  * answer also waits for a view not yet published (changes to the answers;
  * the list is in arrival order, so the first has the lowest seq), the sync
  * waits for that view (registrar_published): one sync per view, not one
- * per commit_delay, and no answer later than before. */
+ * per commit_delay; such an answer comes the sync's duration after its
+ * view instead of with it. */
 static void kick_sync(struct registrar *r)
 {
 	uint64_t age;
@@ -556,17 +557,20 @@ void registrar_on_update(void *arg, struct server_req *req, const uint8_t *msg, 
 	}
 	if (!replayed(r, p))
 		rate_limit(r, p);
-	if (p->rcode == 0 && p->nchanges) {
+	/* After a failed sync, a message that changes nothing may assert a
+	 * change that never reached the disk (a client retrying what got
+	 * SERVFAIL): it waits for a durable snapshot too. */
+	if (p->rcode == 0 && (p->nchanges || r->sync_failed)) {
 		rc = recover_sync(r);
 		if (rc < 0)
 			log_err("journal", "a sync failed and no snapshot could be written since (%s):"
 				" update refused with SERVFAIL", err_str(rc));
-		else if ((rc = journal_append(r->j, p->changes, p->nchanges)) < 0)
+		else if (p->nchanges && (rc = journal_append(r->j, p->changes, p->nchanges)) < 0)
 			log_err("journal", "cannot append (%s): update refused with SERVFAIL",
 				err_str(rc));
 		if (rc < 0) {
 			p->rcode = 2;
-		} else {
+		} else if (p->nchanges) {
 			for (size_t i = 0; i < p->nchanges; i++)
 				if (registry_apply(r->reg, &p->changes[i], mono_ms()) < 0)
 					log_err("registry", "journaled change to %s.%s did not apply",
