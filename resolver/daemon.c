@@ -37,6 +37,7 @@
 #include "registrar.h"
 #include "registry.h"
 #include "server.h"
+#include "tsig.h"
 #include "notify.h"
 #include "upstream.h"
 #include "view.h"
@@ -54,7 +55,8 @@ struct daemon {
 	uint64_t build_ns;             /* how long the last view build took */
 	uint64_t builds, builds_ns;    /* every build, for the metrics */
 	uint64_t next_publish_ns;      /* paced publishes wait until then */
-	uint64_t pace_at_ns, pace_queries; /* the last paced build: time, queries by then */
+	uint64_t pace_at_ns, pace_queries; /* the query rate's last sample: time, count */
+	double pace_qps;               /* and the rate it gave */
 	const char *file;
 	struct config *cfg;
 	struct registry *reg;
@@ -203,21 +205,26 @@ static void on_changed(void *arg, int answers)
 		uv_timer_start(&d->leases, leases_due, LEASE_REFRESH_MS, 0);
 }
 
-/* The spacing for the next paced build, from the query rate since the
- * last one. */
+/* The spacing for the next paced build, from the query rate. The rate is
+ * sampled over at least PACE_SAMPLE_NS: worker threads publish their
+ * counts every few milliseconds (workers.h), so a shorter window would
+ * often see none of their queries. */
+#define PACE_SAMPLE_NS 50000000ull
+
 static double pace_factor(struct daemon *d, uint64_t now)
 {
 	struct query_stats st;
-	double qps = 0, share;
+	double share;
 
-	if (d->srv) {
+	if (d->srv && now - d->pace_at_ns >= PACE_SAMPLE_NS) {
 		server_stats(d->srv, &st, NULL, 0);
-		if (now > d->pace_at_ns && d->pace_at_ns)
-			qps = (double)(st.queries - d->pace_queries) * 1e9 / (double)(now - d->pace_at_ns);
+		if (d->pace_at_ns)
+			d->pace_qps = (double)(st.queries - d->pace_queries) * 1e9 /
+				      (double)(now - d->pace_at_ns);
 		d->pace_queries = st.queries;
+		d->pace_at_ns = now;
 	}
-	d->pace_at_ns = now;
-	share = qps >= PACE_BUSY_QPS ? 1 : qps / PACE_BUSY_QPS;
+	share = d->pace_qps >= PACE_BUSY_QPS ? 1 : d->pace_qps / PACE_BUSY_QPS;
 	return PACE_IDLE_FACTOR + (PACE_FACTOR - PACE_IDLE_FACTOR) * share;
 }
 
@@ -379,6 +386,7 @@ static int reload(struct daemon *d, char *err, size_t errlen)
 	registry_carry_health(reg, d->reg);
 	registry_carry_instances(reg, d->reg);
 	health_clear(d->health);
+	tsig_cleanup();         /* no keyed context outlives a key the new file drops */
 	struct registry *old_reg = d->reg;
 	struct config *old_cfg = d->cfg;
 
@@ -680,6 +688,7 @@ int daemon_run(const struct daemon_opts *opts)
 	cache_free(d.cache);
 	registry_free(d.reg);
 	config_free(d.cfg);
+	tsig_cleanup();
 	if (!status)
 		log_info("meshdns", "stopped");
 	return status;
