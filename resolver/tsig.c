@@ -184,7 +184,9 @@ int tsig_find(const uint8_t *msg, size_t len, struct tsig_rr *out)
 	if (wire_u16(&w) != TYPE_TSIG)
 		return 0;
 	out->at = at;
-	wire_skip(&w, 6);                               /* class, TTL */
+	/* RFC 8945 4.2: class ANY, TTL 0 (the MAC covers them as such). */
+	if (wire_u16(&w) != CLASS_ANY || wire_u32(&w) != 0)
+		return ERR_MALFORMED;
 	rdend = wire_u16(&w);
 	rdend += w.pos;
 	wire_name_read(&w, out->alg, 1);

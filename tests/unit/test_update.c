@@ -715,6 +715,28 @@ START_TEST(answer_tsig_errors)
 }
 END_TEST
 
+/* RFC 8945 4.2: a TSIG record's class is ANY and its TTL 0; the MAC is
+ * computed as if they were, so other values are refused as malformed. */
+START_TEST(tsig_class_and_ttl)
+{
+	const char *up[] = { REG("t4", "10.0.1.10"), NULL };
+	size_t cls;
+
+	build("local", NULL, up, "k256", NULL, 0);
+	cls = last_rr_offset() + 6 + 2;         /* owner "k256", type */
+	ck_assert_uint_eq(msg[cls + 1], 255);
+	plan_it();
+	ck_assert_int_eq(plan.rcode, 0);
+	msg[cls + 1] = 1;                       /* IN */
+	plan_it();
+	ck_assert_int_eq(plan.rcode, LDNS_RCODE_FORMERR);
+	msg[cls + 1] = 255;
+	msg[cls + 5] = 1;                       /* TTL 1 */
+	plan_it();
+	ck_assert_int_eq(plan.rcode, LDNS_RCODE_FORMERR);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("update");
@@ -740,6 +762,7 @@ static Suite *suite(void)
 	tcase_add_test(t, agent_answer_unknown_algorithm);
 	tcase_add_test(t, answer_signature_verifies);
 	tcase_add_test(t, answer_tsig_errors);
+	tcase_add_test(t, tsig_class_and_ttl);
 	suite_add_tcase(s, t);
 	return s;
 }
