@@ -340,12 +340,13 @@ int wire_label_valid(const char *text, size_t len)
 	return 1;
 }
 
-int wire_msg_scan(const uint8_t *msg, size_t len)
+int wire_msg_scan_last(const uint8_t *msg, size_t len, size_t *last)
 {
 	uint8_t name[WIRE_NAME_MAX];
 	uint16_t count[4];
 	struct wire w;
 
+	*last = 0;
 	wire_init_ro(&w, msg, len);
 	wire_skip(&w, 4);
 	for (int s = 0; s < 4; s++)
@@ -358,6 +359,7 @@ int wire_msg_scan(const uint8_t *msg, size_t len)
 		for (unsigned i = 0; i < count[s] && !w.err; i++) {
 			uint16_t type, rdlen;
 
+			*last = w.pos;
 			wire_name_read(&w, name, 0);
 			type = wire_u16(&w);
 			wire_skip(&w, 6);
@@ -367,4 +369,11 @@ int wire_msg_scan(const uint8_t *msg, size_t len)
 				return ERR_MALFORMED;  /* TSIG not last (or not alone) */
 		}
 	return w.err || w.pos != len ? ERR_MALFORMED : 0;
+}
+
+int wire_msg_scan(const uint8_t *msg, size_t len)
+{
+	size_t last;
+
+	return wire_msg_scan_last(msg, len, &last);
 }

@@ -38,6 +38,32 @@ uint32_t wire_u32(struct wire *w);
 void wire_read(struct wire *w, void *dst, size_t n);
 void wire_skip(struct wire *w, size_t n);
 
+/* Big-endian fields at a place the caller has already bounded (a header,
+ * a precompiled tail), without a cursor. */
+static inline void wire_set16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void wire_set32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static inline uint16_t wire_get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t wire_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 void wire_put_u8(struct wire *w, uint8_t v);
 void wire_put_u16(struct wire *w, uint16_t v);
 void wire_put_u32(struct wire *w, uint32_t v);
@@ -76,6 +102,9 @@ int wire_name_to_text(const uint8_t *name, char *out, size_t outsz);
  * ERR_MALFORMED. ldns does not check these (a second TSIG even leaks), so
  * callers run this before handing a message to ldns_wire2pkt. */
 int wire_msg_scan(const uint8_t *msg, size_t len);
+/* The same, and *last is the offset of the message's last record after
+ * the question (0 when there is none): where a TSIG would be. */
+int wire_msg_scan_last(const uint8_t *msg, size_t len, size_t *last);
 
 /* 1 if text is a valid host label (letters, digits, hyphen, underscore; 1-63). */
 int wire_label_valid(const char *text, size_t len);

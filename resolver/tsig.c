@@ -97,8 +97,6 @@ static int mac_add(struct mac_entry *e, const void *p, size_t n)
 	return EVP_MAC_update(e->ctx, p, n) ? 0 : -1;
 }
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 
 static void put48(uint8_t *p, uint64_t v)
 {
@@ -123,26 +121,26 @@ static size_t mac_of(const struct cfg_key *key, const uint8_t *prior, size_t pri
 	if (!e || e->size > TSIG_MAC_MAX || len < 12)
 		return 0;
 	memcpy(hdr, msg, 12);
-	put16(hdr, id);
-	put16(hdr + 10, arcount);
+	wire_set16(hdr, id);
+	wire_set16(hdr + 10, arcount);
 	if ((prior_size && mac_add(e, prior, prior_size) < 0) || mac_add(e, hdr, 12) < 0 ||
 	    mac_add(e, msg + 12, len - 12) < 0)
 		return 0;
 	if (timers_only) {
 		put48(v, time_signed);
-		put16(v + 6, fudge);
+		wire_set16(v + 6, fudge);
 		if (mac_add(e, v, 8) < 0)
 			return 0;
 	} else {
-		put16(v, CLASS_ANY);
+		wire_set16(v, CLASS_ANY);
 		memset(v + 2, 0, 4);                    /* TTL */
 		if (mac_add(e, name, wire_name_len(name)) < 0 || mac_add(e, v, 6) < 0 ||
 		    mac_add(e, alg, wire_name_len(alg)) < 0)
 			return 0;
 		put48(v, time_signed);
-		put16(v + 6, fudge);
-		put16(v + 8, error);
-		put16(v + 10, other_len);
+		wire_set16(v + 6, fudge);
+		wire_set16(v + 8, error);
+		wire_set16(v + 10, other_len);
 		if (mac_add(e, v, 12) < 0 || (other_len && mac_add(e, other, other_len) < 0))
 			return 0;
 	}
@@ -155,32 +153,16 @@ static size_t mac_of(const struct cfg_key *key, const uint8_t *prior, size_t pri
 
 int tsig_find(const uint8_t *msg, size_t len, struct tsig_rr *out)
 {
-	uint8_t name[WIRE_NAME_MAX];
-	unsigned total;
 	struct wire w;
-	size_t at = 0, rdend;
+	size_t at, rdend;
 
-	if (len < 12)
+	if (len < 12 || wire_msg_scan_last(msg, len, &at) < 0)
 		return ERR_MALFORMED;
-	total = (unsigned)get16(msg + 6) + get16(msg + 8) + get16(msg + 10);
-	if (!get16(msg + 10))
+	if (!at)
 		return 0;
 	wire_init_ro(&w, msg, len);
-	wire_skip(&w, 12);
-	for (unsigned i = 0; i < get16(msg + 4) && !w.err; i++) {
-		wire_name_read(&w, name, 0);
-		wire_skip(&w, 4);
-	}
-	for (unsigned i = 0; i < total && !w.err; i++) {
-		at = w.pos;
-		wire_name_read(&w, i + 1 == total ? out->name : name, 1);
-		if (i + 1 == total)
-			break;
-		wire_skip(&w, 8);
-		wire_skip(&w, wire_u16(&w));
-	}
-	if (w.err)
-		return ERR_MALFORMED;
+	w.pos = at;
+	wire_name_read(&w, out->name, 1);
 	if (wire_u16(&w) != TYPE_TSIG)
 		return 0;
 	out->at = at;
@@ -242,7 +224,7 @@ enum tsig_result tsig_verify(const struct config *cfg, const uint8_t *req, size_
 		return TSIG_FAILED;
 	}
 	/* A truncated MAC (RFC 8945 5.2.2.1) is not accepted: BADSIG. */
-	n = mac_of(key, NULL, 0, req, t.at, t.orig_id, (uint16_t)(get16(req + 10) - 1), t.name,
+	n = mac_of(key, NULL, 0, req, t.at, t.orig_id, (uint16_t)(wire_get16(req + 10) - 1), t.name,
 		   t.alg, t.time_signed, t.fudge, t.error, t.other, t.other_len, 0, mac);
 	if (!n || n != t.mac_len || CRYPTO_memcmp(mac, t.mac + 2, n)) {
 		out->error = TSIG_BADSIG;
@@ -290,10 +272,10 @@ static long put_record(uint8_t *msg, size_t len, size_t cap, const uint8_t *name
 	wire_put_u16(&w, other_len);
 	if (other_len)
 		wire_put(&w, other, other_len);
-	if (w.err || get16(msg + 10) == 0xFFFF)
+	if (w.err || wire_get16(msg + 10) == 0xFFFF)
 		return ERR_SPACE;
 	wire_poke_u16(&w, rdlen_at, (uint16_t)(w.pos - rdlen_at - 2));
-	put16(msg + 10, (uint16_t)(get16(msg + 10) + 1));
+	wire_set16(msg + 10, (uint16_t)(wire_get16(msg + 10) + 1));
 	return (long)w.pos;
 }
 
@@ -310,14 +292,14 @@ long tsig_sign(const struct cfg_key *key, const uint8_t *prior, size_t prior_siz
 		return ERR_SPACE;
 	wire_name_lower(name);
 	wire_name_lower(alg);
-	n = mac_of(key, prior, prior_size, msg, len, get16(msg), get16(msg + 10), name, alg, now,
+	n = mac_of(key, prior, prior_size, msg, len, wire_get16(msg), wire_get16(msg + 10), name, alg, now,
 		   fudge, 0, NULL, 0, timers_only, mac);
 	if (!n)
 		return -ENOMEM;
-	end = put_record(msg, len, cap, name, alg, now, fudge, mac, (uint16_t)n, get16(msg), 0,
+	end = put_record(msg, len, cap, name, alg, now, fudge, mac, (uint16_t)n, wire_get16(msg), 0,
 			 NULL, 0);
 	if (end >= 0 && mac_out) {
-		put16(mac_out, (uint16_t)n);
+		wire_set16(mac_out, (uint16_t)n);
 		memcpy(mac_out + 2, mac, n);
 	}
 	return end;
@@ -331,29 +313,4 @@ long tsig_put_error(const struct tsig_rr *req, uint16_t id, uint16_t error, uint
 	put48(other, now);
 	return put_record(msg, len, cap, req->name, req->alg, req->time_signed, req->fudge, NULL, 0,
 			  id, error, other, error == TSIG_BADTIME ? 6 : 0);
-}
-
-ldns_rr *tsig_error_rr(const ldns_pkt *req, uint16_t error, uint64_t now)
-{
-	const ldns_rr *t = ldns_pkt_tsig(req);
-	uint8_t zero[2] = { 0, 0 }, other[8] = { 0, 6 };
-	ldns_rr *rr;
-
-	if (!t || ldns_rr_rd_count(t) < 7 || !(rr = ldns_rr_new()))
-		return NULL;
-	put48(other + 2, now);
-	ldns_rr_set_owner(rr, ldns_rdf_clone(ldns_rr_owner(t)));
-	ldns_rr_set_type(rr, LDNS_RR_TYPE_TSIG);
-	ldns_rr_set_class(rr, LDNS_RR_CLASS_ANY);
-	ldns_rr_set_ttl(rr, 0);
-	ldns_rr_push_rdf(rr, ldns_rdf_clone(ldns_rr_rdf(t, 0)));
-	ldns_rr_push_rdf(rr, ldns_rdf_clone(ldns_rr_rdf(t, 1)));
-	ldns_rr_push_rdf(rr, ldns_rdf_clone(ldns_rr_rdf(t, 2)));
-	ldns_rr_push_rdf(rr, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, 2, zero));
-	ldns_rr_push_rdf(rr, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, ldns_pkt_id(req)));
-	ldns_rr_push_rdf(rr, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, error));
-	ldns_rr_push_rdf(rr, error == TSIG_BADTIME
-			 ? ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, 8, other)
-			 : ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA, 2, zero));
-	return rr;
 }

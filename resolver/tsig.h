@@ -12,7 +12,6 @@
 #ifndef MESHDNS_TSIG_H
 #define MESHDNS_TSIG_H
 
-#include <ldns/ldns.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "config.h"
@@ -50,12 +49,13 @@ struct tsig_check {
 	size_t mac_size;            /* 2 + the MAC's length */
 };
 
-/* Finds the TSIG record of msg, which wire_msg_scan accepted (so a TSIG is
- * the last record or absent). 1 and *out filled when there is one, 0 when
- * there is none, ERR_MALFORMED when its fields do not fill its rdata. */
+/* Finds the TSIG record of msg: 1 and *out filled when there is one, 0
+ * when there is none, ERR_MALFORMED when the message fails wire_msg_scan
+ * (a TSIG that is not the last record, counts that lie) or the record's
+ * class, TTL or fields are wrong. */
 int tsig_find(const uint8_t *msg, size_t len, struct tsig_rr *out);
 
-/* RFC 8945 5.2: checks req's TSIG (req passed wire_msg_scan) at unix time now. */
+/* RFC 8945 5.2: checks req's TSIG at unix time now. */
 enum tsig_result tsig_verify(const struct config *cfg, const uint8_t *req, size_t len,
 			     uint64_t now, struct tsig_check *out);
 
@@ -77,9 +77,6 @@ long tsig_sign(const struct cfg_key *key, const uint8_t *prior, size_t prior_siz
 long tsig_put_error(const struct tsig_rr *req, uint16_t id, uint16_t error, uint64_t now,
 		    uint8_t *msg, size_t len, size_t cap);
 
-/* The same record for an ldns request (xfr.c); the caller owns it. NULL
- * when req has no complete TSIG or memory ran out. */
-ldns_rr *tsig_error_rr(const ldns_pkt *req, uint16_t error, uint64_t now);
 
 /* Frees the cached keyed contexts (at exit, for leak checkers). */
 void tsig_cleanup(void);

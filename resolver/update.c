@@ -876,11 +876,11 @@ size_t update_answer(const struct update_plan *plan, const uint8_t *req, size_t 
 	wire_put(&w, req, 2);
 	wire_put_u8(&w, 0x80 | LDNS_PACKET_UPDATE << 3);
 	wire_put_u8(&w, (uint8_t)(plan->rcode & 15));
-	wire_put_u16(&w, req[4] == 0 && req[5] == 1);
+	wire_put_u16(&w, wire_get16(req + 4) == 1);
 	wire_put_u16(&w, 0);
 	wire_put_u16(&w, 0);
 	wire_put_u16(&w, plan->edns ? 1 : 0);
-	if (req[4] == 0 && req[5] == 1) {
+	if (wire_get16(req + 4) == 1) {
 		wire_init_ro(&r, req, len);
 		wire_skip(&r, 12);
 		wire_put(&w, zone, wire_name_read(&r, zone, 0));
@@ -893,7 +893,7 @@ size_t update_answer(const struct update_plan *plan, const uint8_t *req, size_t 
 		return bare_answer(req, RC_SERVFAIL, out, cap);
 	end = (long)w.pos;
 	if (plan->tsig_error && tsig_find(req, len, &t) == 1)
-		end = tsig_put_error(&t, (uint16_t)(req[0] << 8 | req[1]), plan->tsig_error, now,
+		end = tsig_put_error(&t, wire_get16(req), plan->tsig_error, now,
 				     out, w.pos, cap);
 	else if (!plan->tsig_error && plan->key)
 		end = tsig_sign(plan->key, plan->request_mac, plan->request_mac_len, 0, now,

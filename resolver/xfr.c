@@ -339,7 +339,6 @@ static void verify(struct xfer *t, const uint8_t *req, size_t len, const struct 
 
 /* ---- writing messages ---- */
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 
 static uint16_t comp_find(const struct xfer *t, const struct vnode *n)
 {
@@ -375,7 +374,7 @@ static void put_name(struct xfer *t, const struct vnode *n, int compress)
 		uint16_t off = compress ? comp_find(t, n) : 0;
 
 		if (off) {
-			put16(t->buf + t->pos, (uint16_t)(0xC000 | off));
+			wire_set16(t->buf + t->pos, (uint16_t)(0xC000 | off));
 			t->pos += 2;
 			return;
 		}
@@ -413,7 +412,7 @@ static int msg_flush(struct xfer *t)
 	long n;
 	int rc;
 
-	put16(t->buf + 6, t->ancount);
+	wire_set16(t->buf + 6, t->ancount);
 	if (!t->key) {
 		t->nmsg++;
 		return t->emit(t->arg, t->buf, t->pos);
@@ -421,7 +420,7 @@ static int msg_flush(struct xfer *t)
 	n = tsig_sign(t->key, t->mac, t->mac_size, t->nmsg > 0, t->now, XFR_FUDGE, t->buf, t->pos,
 		      65535, t->mac);
 	rc = n < 0 ? (int)n : t->emit(t->arg, t->buf, (size_t)n);
-	t->mac_size = n < 0 ? 0 : 2 + (size_t)(t->mac[0] << 8 | t->mac[1]);
+	t->mac_size = n < 0 ? 0 : 2 + (size_t)wire_get16(t->mac);
 	t->nmsg++;
 	return rc;
 }
@@ -443,7 +442,7 @@ static void put_rec(struct xfer *t, const struct vnode *owner, const uint8_t *ta
 	memcpy(t->buf + t->pos, tail, len);
 	if (target) {
 		/* RFC 2782: the target is not compressed; later owners may point at it. */
-		put16(t->buf + t->pos + 8, (uint16_t)(6 + target->name_len));
+		wire_set16(t->buf + t->pos + 8, (uint16_t)(6 + target->name_len));
 		t->pos += len;
 		put_name(t, target, 0);
 	} else {
@@ -520,21 +519,23 @@ static int refuse(struct xfer *t, ldns_pkt *req, uint64_t now)
 		ldns_rdf *rdf;
 
 		opt[0] = 0, opt[1] = 15; /* RFC 8914 EDE: 18 Prohibited */
-		put16(opt + 2, (uint16_t)(2 + tl));
-		put16(opt + 4, 18);
+		wire_set16(opt + 2, (uint16_t)(2 + tl));
+		wire_set16(opt + 4, 18);
 		memcpy(opt + 6, t->why, tl);
 		ldns_pkt_set_edns_udp_size(resp, 1232);
 		if ((rdf = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_UNKNOWN, 6 + tl, opt)))
 			ldns_pkt_set_edns_data(resp, rdf);
 	}
-	if (t->tsig_error && req) {
-		ldns_rr *rr = tsig_error_rr(req, t->tsig_error, now);
+	if (ldns_pkt2wire(&wire, resp, &n) == LDNS_STATUS_OK && n <= sizeof(t->buf)) {
+		struct tsig_rr tr;
+		long end = (long)n;
 
-		if (rr)
-			ldns_pkt_set_tsig(resp, rr);
+		memcpy(t->buf, wire, n);
+		if (t->tsig_error && tsig_find(t->req, t->reqlen, &tr) == 1)
+			end = tsig_put_error(&tr, ldns_pkt_id(req), t->tsig_error, now, t->buf, n,
+					     sizeof(t->buf));
+		rc = end < 0 ? (int)end : t->emit(t->arg, t->buf, (size_t)end);
 	}
-	if (ldns_pkt2wire(&wire, resp, &n) == LDNS_STATUS_OK)
-		rc = t->emit(t->arg, wire, n);
 	free(wire);
 	ldns_pkt_free(resp);
 	return rc;
@@ -636,8 +637,8 @@ int xfr_answer(struct xfr *x, const struct view *v, const struct config *cfg,
 	while (p < len && req[p] && req[p] < 64)
 		p += 1 + req[p];
 	t->qlen = p + 5 <= len ? p + 5 - HDR : 0;
-	/* wire_msg_scan first: tsig.c reads the TSIG as the last record, and
-	 * ldns does not check that. */
+	/* wire_msg_scan first: ldns checks neither the counts nor that a TSIG
+	 * is the last record (and leaks a second one). */
 	if (wire_msg_scan(req, len) < 0 || ldns_wire2pkt(&pkt, req, len) != LDNS_STATUS_OK ||
 	    ldns_rr_list_rr_count(ldns_pkt_question(pkt)) != 1) {
 		rc = refuse(t, NULL, unix_now);

@@ -216,6 +216,17 @@ START_TEST(test_acl)
 	req[n - 30] ^= 1;                      /* inside the MAC */
 	ck_assert_int_eq(xfr_answer(x, t.v, t.cfg, req, n, 1, now, collect, &ms), 0);
 	ck_assert_int_eq(rcode_of(&ms), 9);   /* NOTAUTH (BADSIG) */
+	{
+		/* RFC 8945 5.3.2: the unsigned TSIG error record. */
+		ldns_pkt *p = NULL;
+		const ldns_rr *tr;
+
+		ck_assert_int_eq(ldns_wire2pkt(&p, ms.m[0], ms.len[0]), LDNS_STATUS_OK);
+		ck_assert_ptr_nonnull(tr = ldns_pkt_tsig(p));
+		ck_assert_uint_eq(ldns_rdf_size(ldns_rr_rdf(tr, 3)), 2);       /* no MAC */
+		ck_assert_uint_eq(ldns_rdf2native_int16(ldns_rr_rdf(tr, 5)), 16);
+		ldns_pkt_free(p);
+	}
 	msgs_free(&ms);
 	ldns_rdf_deep_free(mac);
 	n = request(req, "xk", 0, &mac);       /* AXFR over UDP: FORMERR */
