@@ -153,17 +153,6 @@ struct scan {
 	uint32_t soa_ttl, soa_min;
 };
 
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 static void scan_record(struct wire *w, struct scan *s, unsigned i, unsigned total, int *bad)
 {
 	uint8_t name[WIRE_NAME_MAX];
@@ -196,13 +185,13 @@ static void scan_record(struct wire *w, struct scan *s, unsigned i, unsigned tot
 		return;
 	}
 	s->ttl_off[s->nttl] = (uint16_t)ttl_at;
-	s->ttl[s->nttl] = get32(w->base + ttl_at);
+	s->ttl[s->nttl] = wire_get32(w->base + ttl_at);
 	if (i < s->an && s->ttl[s->nttl] < s->min_an_ttl)
 		s->min_an_ttl = s->ttl[s->nttl];
 	if (type == T_SOA && i >= s->an && i < (unsigned)s->an + s->ns && rdlen >= 22) {
 		s->has_soa = 1;
 		s->soa_ttl = s->ttl[s->nttl];
-		s->soa_min = get32(w->base + w->pos + rdlen - 4);
+		s->soa_min = wire_get32(w->base + w->pos + rdlen - 4);
 	}
 	s->nttl++;
 	wire_skip(w, rdlen);
@@ -398,7 +387,7 @@ static size_t render(const uint8_t *src, size_t len, size_t qend, const struct c
 		memcpy(out, src, len);
 		n = len;
 		for (unsigned i = 0; e && i < e->nttl; i++)
-			put32(out + e->ttl_off[i], stale ? STALE_TTL : e->ttl[i] > age ? (uint32_t)(e->ttl[i] - age) : 0);
+			wire_set32(out + e->ttl_off[i], stale ? STALE_TTL : e->ttl[i] > age ? (uint32_t)(e->ttl[i] - age) : 0);
 	} else {
 		memcpy(out, src, qend); /* does not fit: TC, the client retries over TCP */
 		memset(out + 6, 0, 6);

@@ -240,19 +240,6 @@ int journal_decode(const uint8_t *buf, size_t len, struct jrec *r)
 
 /* --- file helpers --- */
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* Encodes r as a whole record (length, CRC, payload) at out, which has
  * room for REC_MAX bytes; returns the record length or a negative code. */
 static int encode_record(const struct jrec *r, uint8_t *out)
@@ -261,8 +248,8 @@ static int encode_record(const struct jrec *r, uint8_t *out)
 
 	if (len < 0)
 		return len;
-	put_be32(out, (uint32_t)len);
-	put_be32(out + 4, journal_crc32c(out + REC_HDR, (size_t)len));
+	wire_set32(out, (uint32_t)len);
+	wire_set32(out + 4, journal_crc32c(out + REC_HDR, (size_t)len));
 	return REC_HDR + len;
 }
 
@@ -302,7 +289,7 @@ static int cut_file(int fd, uint64_t size)
 static void put_header(uint8_t hdr[HDR_SIZE], const char magic[8])
 {
 	memcpy(hdr, magic, 8);
-	put_be32(hdr + 8, JOURNAL_VERSION);
+	wire_set32(hdr + 8, JOURNAL_VERSION);
 }
 
 /* Creates dir/name.tmp holding only a header, fsynced; returns its fd. */
@@ -425,7 +412,7 @@ static int replay_header(struct replay *rp, struct reader *rd, const char magic[
 	}
 	p = rd->buf + rd->pos;
 	rd->pos += HDR_SIZE;
-	version = get_be32(p + 8);
+	version = wire_get32(p + 8);
 	if (memcmp(p, magic, 8) != 0 || version != JOURNAL_VERSION) {
 		snprintf(rp->errbuf, rp->errlen, "%s: not a meshdns %s version %d "
 			 "(magic or version mismatch)", rp->path,
@@ -454,8 +441,8 @@ static int replay_next(struct replay *rp, struct reader *rd, struct jrec *r)
 	}
 	if ((rc = reader_need(rd, REC_HDR)) < 0)
 		return rc;
-	len = get_be32(rd->buf + rd->pos);
-	crc = get_be32(rd->buf + rd->pos + 4);
+	len = wire_get32(rd->buf + rd->pos);
+	crc = wire_get32(rd->buf + rd->pos + 4);
 	rp->last = (uint64_t)REC_HDR + len >= left;
 	if (len == 0 || len > JOURNAL_PAYLOAD_MAX) {
 		/* A torn write leaves a prefix of what was written: a length

@@ -160,20 +160,14 @@ static void *balloc(struct builder *b, size_t size)
 	return memset(blk->data + blk->used - size, 0, size);
 }
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
-}
 
 /* type, class IN, ttl, rdlength */
 static void tail_head(uint8_t *p, uint16_t type, uint32_t ttl, uint16_t rdlen)
 {
-	put16(p, type);
-	put16(p + 2, 1);
-	put32(p + 4, ttl);
-	put16(p + 8, rdlen);
+	wire_set16(p, type);
+	wire_set16(p + 2, 1);
+	wire_set32(p + 4, ttl);
+	wire_set16(p + 8, rdlen);
 }
 
 /* ---- nodes ---- */
@@ -344,11 +338,11 @@ static void synth_soa(struct builder *b, struct vnode *apex, const struct ns *ns
 	tail_head(p, TYPE_SOA, ns->cfg->ttl, (uint16_t)rdlen);
 	memcpy(p + 10, mname, ml);
 	memcpy(p + 10 + ml, rname, rl);
-	put32(p + 10 + ml + rl, ns->serial);
-	put32(p + 14 + ml + rl, 3600);
-	put32(p + 18 + ml + rl, 600);
-	put32(p + 22 + ml + rl, 86400);
-	put32(p + 26 + ml + rl, ns->cfg->negative_ttl);
+	wire_set32(p + 10 + ml + rl, ns->serial);
+	wire_set32(p + 14 + ml + rl, 3600);
+	wire_set32(p + 18 + ml + rl, 600);
+	wire_set32(p + 22 + ml + rl, 86400);
+	wire_set32(p + 26 + ml + rl, ns->cfg->negative_ttl);
 	set->type = TYPE_SOA;
 	set->count = 1;
 	set->len = (uint32_t)(10 + rdlen);
@@ -378,7 +372,7 @@ static void negative_soa(struct builder *b, struct vnode *apex)
 		ttl = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
 		min = (uint32_t)p[len - 4] << 24 | (uint32_t)p[len - 3] << 16 |
 		      (uint32_t)p[len - 2] << 8 | p[len - 1];
-		put32(p + 4, ttl < min ? ttl : min);
+		wire_set32(p + 4, ttl < min ? ttl : min);
 		vns->soa_neg = p;
 		vns->soa_neg_len = len;
 	}
@@ -566,9 +560,9 @@ static const struct vset *set_from_members(struct builder *b, struct wmember *wm
 		((struct vinst *)vi)->build_srvw = (uint16_t)(srvw < 1 ? 1 : srvw);
 		mem[s->n].inst = vi;
 		tail_head(mem[s->n].srv_head, TYPE_SRV, ns->cfg->ttl, 0);
-		put16(mem[s->n].srv_head + 10, 0);
-		put16(mem[s->n].srv_head + 12, (uint16_t)(srvw < 1 ? 1 : srvw));
-		put16(mem[s->n].srv_head + 14, wm[i].in->port);
+		wire_set16(mem[s->n].srv_head + 10, 0);
+		wire_set16(mem[s->n].srv_head + 12, (uint16_t)(srvw < 1 ? 1 : srvw));
+		wire_set16(mem[s->n].srv_head + 14, wm[i].in->port);
 		if (vi->has4) {
 			idx4[s->n4] = s->n;
 			cum4[s->n4++] = c4 += iw;
@@ -803,12 +797,12 @@ void view_set_serial(struct view *v, const struct vnode *apex, uint32_t serial)
 		if (apex->rrsets[i].type == TYPE_SOA) {
 			uint8_t *t = (uint8_t *)apex->rrsets[i].tails;
 
-			put32(t + soa_serial_at(t), serial);
+			wire_set32(t + soa_serial_at(t), serial);
 		}
 	if (apex->ns->soa_neg) {
 		uint8_t *t = (uint8_t *)apex->ns->soa_neg;
 
-		put32(t + soa_serial_at(t), serial);
+		wire_set32(t + soa_serial_at(t), serial);
 	}
 }
 
