@@ -174,10 +174,6 @@ static void rebuild_due(uv_timer_t *t)
 	publish(t->data);
 }
 
-/* Registrations change the registry many times per loop turn under load.
- * The view is rebuilt after the turn's I/O (the check phase), or later when
- * the pacing says so; their answers wait for both the journal sync and that
- * view (registrar_published), so NOERROR still means "durable and visible". */
 /* A renewal that moved a lease and nothing else changes no answer: only
  * the lease left that the CH TXT listing shows (view.h's expiry). That
  * waits for the next build, at most LEASE_REFRESH_MS, so a thousand
@@ -192,6 +188,11 @@ static void leases_due(uv_timer_t *t)
 		publish(d);
 }
 
+/* Registrations change the registry many times per loop turn under load.
+ * The view is rebuilt after the turn's I/O (the check phase), or later when
+ * the pacing says so; their answers wait for both the journal sync and that
+ * view (registrar_published), so NOERROR still means "durable and visible".
+ * answers == 0: only leases moved (registrar.h). */
 static void on_changed(void *arg, int answers)
 {
 	struct daemon *d = arg;
