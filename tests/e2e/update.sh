@@ -145,6 +145,30 @@ unchanged "wrong algorithm"
 out=$(upd --time-offset -1000 <<<'add task-9.payments-v1.local. 5 A 10.0.0.9')
 expect_eq "a TSIG time 1000 s off is NOTAUTH (BADTIME)" "$out" "rcode=NOTAUTH(BADTIME) lease=none"
 unchanged "stale TSIG time"
+# A TSIG record whose class is not ANY (RFC 8945 4.2): the MAC would verify
+# (it is computed as if the class were ANY), but the record is malformed.
+tsig_class_in() {
+	"$PYDNS" - "$PORT" "$UPD_KEY" "$UPD_SECRET" <<'PYEOF'
+import socket, struct, sys
+import dns.message, dns.name, dns.rcode, dns.tsigkeyring, dns.update
+port, name, secret = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+u = dns.update.UpdateMessage("local.")
+u.add("task-9.payments-v1.local.", 5, "A", "10.0.0.9")
+u.use_tsig(dns.tsigkeyring.from_text({name: secret}), algorithm="hmac-sha256")
+wire = bytearray(u.to_wire())
+owner = dns.name.from_text(name).to_wire()
+at = wire.rfind(owner + b"\x00\xfa\x00\xff")
+assert at > 0, "no TSIG record"
+wire[at + len(owner) + 2:at + len(owner) + 4] = b"\x00\x01"   # class IN
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.sendto(bytes(wire), ("127.0.0.1", port))
+a = s.recv(4096)
+print(dns.rcode.to_text(a[3] & 15))
+PYEOF
+}
+expect_eq "a TSIG record of class IN (not ANY) is FORMERR" "$(tsig_class_in)" "FORMERR"
+unchanged "TSIG of class IN"
 expect_rcode "payments-key may not register in other.local (REFUSED)" REFUSED <<'EOF'
 update add t1.other.local. 5 A 10.0.9.1
 update add other.local. 5 SRV 0 100 5000 t1.other.local.
