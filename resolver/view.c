@@ -813,7 +813,7 @@ uint32_t view_serial(const struct vnode *apex)
 			const uint8_t *p = apex->rrsets[i].tails;
 
 			p += soa_serial_at(p);
-			return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+			return wire_get32(p);
 		}
 	return 0;
 }
