@@ -48,6 +48,7 @@ struct registrar {
 	int sync_rc, syncing_now, closing, open;
 	int sync_failed;             /* a sync failed; no snapshot has covered it yet */
 	struct answer *waiting, *syncing;
+	struct answer **waiting_tail; /* &last->next of waiting (appends are O(1)) */
 	/* Synced, waiting for a view that holds their change (the daemon paces
 	 * view builds): answered by registrar_published(). */
 	struct answer *ready, **ready_tail;
@@ -157,6 +158,7 @@ int registrar_new(struct registrar **out, uv_loop_t *loop, const char *state_dir
 		return -ENOMEM;
 	r->loop = loop;
 	r->ready_tail = &r->ready;
+	r->waiting_tail = &r->waiting;
 	expo_hist_init(&r->fsync, registrar_fsync_bounds, REGISTRAR_FSYNC_BUCKETS);
 	r->reg = reg;
 	if (reg->cfg->nkeys && !(r->buckets = calloc(reg->cfg->nkeys, sizeof(*r->buckets)))) {
@@ -395,6 +397,7 @@ static void start_sync(struct registrar *r)
 	uv_timer_stop(&r->commit);
 	r->syncing = r->waiting;
 	r->waiting = NULL;
+	r->waiting_tail = &r->waiting;
 	r->syncing_now = 1;
 	r->work.data = r;
 	if (uv_queue_work(r->loop, &r->work, sync_work, sync_done) < 0) {
@@ -422,7 +425,7 @@ void registrar_published(struct registrar *r)
 static void hold(struct registrar *r, struct server_req *req, const uint8_t *msg, size_t len,
 		 const uint8_t *fail, size_t fail_len)
 {
-	struct answer *a = malloc(sizeof(*a) + len + fail_len), **tail = &r->waiting;
+	struct answer *a = malloc(sizeof(*a) + len + fail_len);
 
 	if (!a) {
 		server_reply(req, NULL, 0);
@@ -438,9 +441,8 @@ static void hold(struct registrar *r, struct server_req *req, const uint8_t *msg
 		memcpy(a->msg + len, fail, fail_len);
 	if (!r->waiting)
 		r->first_wait_ns = uv_hrtime();
-	while (*tail)
-		tail = &(*tail)->next;
-	*tail = a;
+	*r->waiting_tail = a;
+	r->waiting_tail = &a->next;
 }
 
 /* Refuses p when it is an exact copy of a verified UPDATE seen inside the
@@ -676,6 +678,7 @@ void registrar_close(struct registrar *r)
 			reply(r, a, ok);
 		}
 		r->waiting = NULL;
+		r->waiting_tail = &r->waiting;
 	}
 	if (r->open) {
 		r->open = 0;

@@ -49,7 +49,7 @@ void tsig_cleanup(void)
  * or an algorithm or secret the config check should have refused). */
 static struct mac_entry *mac_begin(const struct cfg_key *key)
 {
-	size_t tl = strlen(key->secret), pad = 0;
+	size_t tl, pad = 0;
 	uint8_t *secret;
 	int slen, ok;
 	struct mac_entry *e = NULL;
@@ -67,6 +67,7 @@ static struct mac_entry *mac_begin(const struct cfg_key *key)
 		return EVP_MAC_init(e->ctx, NULL, 0, NULL) ? e : NULL;
 	if (!hmac && !(hmac = EVP_MAC_fetch(NULL, "HMAC", NULL)))
 		return NULL;
+	tl = strlen(key->secret);
 	/* The config checked the text: base64 in groups of 4, '=' only last. */
 	while (pad < tl && key->secret[tl - 1 - pad] == '=')
 		pad++;
