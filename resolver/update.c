@@ -10,7 +10,6 @@
  * registered instance; a message that adds an address for an instance, or
  * deletes it first, registers it afresh (a second registration with the same
  * id replaces the first). */
-#include <ldns/ldns.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,7 +20,7 @@
 
 enum { RC_FORMERR = 1, RC_SERVFAIL = 2, RC_NXDOMAIN = 3, RC_NOTIMP = 4, RC_REFUSED = 5,
        RC_YXDOMAIN = 6, RC_YXRRSET = 7, RC_NXRRSET = 8, RC_NOTAUTH = 9, RC_NOTZONE = 10 };
-enum { OPT_UPDATE_LEASE = 2 };
+enum { OPT_UPDATE_LEASE = 2, OPCODE_UPDATE = 5 };
 
 /* What a name inside a namespace is, for the update layout. */
 enum name_kind { NK_OTHER, NK_APEX, NK_SERVICE, NK_SRV, NK_INSTANCE };
@@ -63,6 +62,147 @@ static int refuse(struct update_plan *p, int rcode, const char *fmt, ...)
 	return -1;
 }
 
+/* ---- the message, read in place ---- */
+
+enum { T_A = 1, T_NS = 2, T_CNAME = 5, T_SOA = 6, T_PTR = 12, T_MX = 15, T_TXT = 16,
+       T_AAAA = 28, T_SRV = 33, T_DNAME = 39, T_OPT = 41, T_ANY = 255 };
+enum { C_IN = 1, C_NONE = 254, C_ANY = 255 };
+/* RFC 2136 2.2: zone, prerequisite, update and additional sections. */
+enum { SEC_ZONE, SEC_PREREQ, SEC_UPDATE, SEC_ADD };
+
+struct msg {
+	const uint8_t *m;
+	size_t len;
+	size_t at[4];       /* offset of each section's first entry */
+	uint16_t n[4];      /* entries in each section */
+	int opt;            /* an OPT record in the additional section: */
+	size_t opt_rd;      /* its rdata's offset */
+	uint16_t opt_len;
+};
+
+/* One resource record of the message: its owner decompressed (case as
+ * sent), its rdata where it lies. */
+struct rec {
+	uint8_t owner[WIRE_NAME_MAX];
+	size_t olen;
+	uint16_t type, cls;
+	uint32_t ttl;
+	size_t rd;          /* offset of the rdata in the message */
+	uint16_t rdlen;
+};
+
+/* Reads the record at *off and moves *off past it: -1 when it is cut. */
+static int rec_read(const struct msg *m, size_t *off, struct rec *r)
+{
+	struct wire w;
+
+	wire_init_ro(&w, m->m, m->len);
+	wire_skip(&w, *off);
+	r->olen = wire_name_read(&w, r->owner, 0);
+	r->type = wire_u16(&w);
+	r->cls = wire_u16(&w);
+	r->ttl = wire_u32(&w);
+	r->rdlen = wire_u16(&w);
+	r->rd = w.pos;
+	wire_skip(&w, r->rdlen);
+	*off = w.pos;
+	return w.err ? -1 : 0;
+}
+
+/* Finds where each section starts. The message has passed wire_msg_scan. */
+static int msg_open(struct msg *m, const uint8_t *req, size_t len)
+{
+	uint8_t name[WIRE_NAME_MAX];
+	struct rec r;
+	struct wire w;
+	size_t off;
+
+	m->m = req;
+	m->len = len;
+	for (int s = 0; s < 4; s++)
+		m->n[s] = wire_get16(req + 4 + 2 * s);
+	wire_init_ro(&w, req, len);
+	wire_skip(&w, 12);
+	for (unsigned i = 0; i < m->n[SEC_ZONE]; i++) {
+		wire_name_read(&w, name, 0);
+		wire_skip(&w, 4);
+	}
+	if (w.err)
+		return -1;
+	off = w.pos;
+	for (int s = SEC_PREREQ; s <= SEC_ADD; s++) {
+		m->at[s] = off;
+		for (unsigned i = 0; i < m->n[s]; i++)
+			if (rec_read(m, &off, &r) < 0)
+				return -1;
+	}
+	m->at[SEC_ZONE] = 12;
+	return 0;
+}
+
+/* A name inside rdata, decompressed: it must end at end. */
+static size_t rd_name(const struct msg *m, size_t at, size_t end, uint8_t out[WIRE_NAME_MAX],
+		      size_t *next)
+{
+	struct wire w;
+	size_t n;
+
+	wire_init_ro(&w, m->m, end);
+	wire_skip(&w, at);
+	n = wire_name_read(&w, out, 0);
+	*next = w.pos;
+	return w.err ? 0 : n;
+}
+
+#define RDATA_CANON_MAX (2 * WIRE_NAME_MAX + 20)
+
+/* The rdata of r as a record of its type, checked: names decompressed into
+ * buf (types whose rdata holds names that may be compressed, RFC 3597 4),
+ * other types in place. A, AAAA and TXT must have their shape; empty rdata
+ * (deletes and prerequisites) is always well-formed. -1 when malformed:
+ * the message is FORMERR, as a parser of every type would have it. */
+static int rdata_view(const struct msg *m, const struct rec *r, uint8_t buf[RDATA_CANON_MAX],
+		      const uint8_t **data, size_t *len)
+{
+	const uint8_t *d = m->m + r->rd;
+	size_t end = r->rd + r->rdlen, at = r->rd, fixed = 0, names = 1, tail = 0, n = 0, l;
+
+	*data = d;
+	*len = r->rdlen;
+	if (!r->rdlen)
+		return 0;
+	switch (r->type) {
+	case T_A: return r->rdlen == 4 ? 0 : -1;
+	case T_AAAA: return r->rdlen == 16 ? 0 : -1;
+	case T_TXT:
+		for (size_t i = 0; i < r->rdlen; i += 1 + (size_t)d[i])
+			if (i + 1 + d[i] > r->rdlen)
+				return -1;
+		return 0;
+	case T_NS: case T_CNAME: case T_PTR: case T_DNAME: break;
+	case T_MX: fixed = 2; break;
+	case T_SRV: fixed = 6; break;
+	case T_SOA: names = 2, tail = 20; break;
+	default: return 0;
+	}
+	if (r->rdlen < fixed)
+		return -1;
+	memcpy(buf, d, fixed);
+	n = fixed;
+	at += fixed;
+	for (size_t k = 0; k < names; k++) {
+		if (!(l = rd_name(m, at, end, buf + n, &at)))
+			return -1;
+		n += l;
+	}
+	if (end - at != tail)
+		return -1;
+	memcpy(buf + n, m->m + at, tail);
+	*data = buf;
+	*len = n + tail;
+	return 0;
+}
+
 /* ---- names ---- */
 
 struct owner {
@@ -75,17 +215,17 @@ struct owner {
 	char text[WIRE_NAME_TEXT_MAX];
 };
 
-static int owner_of(struct ctx *c, const ldns_rdf *rdf, struct owner *o)
+static int owner_of(struct ctx *c, const uint8_t *name, size_t len, struct owner *o)
 {
 	const struct ns *ns = c->ns;
 	size_t nl = ns->cfg->wire_len, p;
 	uint8_t svcname[WIRE_NAME_MAX];
 
 	memset(o, 0, sizeof(*o));
-	if (ldns_rdf_get_type(rdf) != LDNS_RDF_TYPE_DNAME || ldns_rdf_size(rdf) > WIRE_NAME_MAX)
+	if (!len || len > WIRE_NAME_MAX)
 		return -1;
-	o->len = ldns_rdf_size(rdf);
-	memcpy(o->wire, ldns_rdf_data(rdf), o->len);
+	o->len = len;
+	memcpy(o->wire, name, len);
 	wire_name_lower(o->wire);
 	wire_name_to_text(o->wire, o->text, sizeof(o->text));
 	if (!wire_name_in(o->wire, ns->cfg->wire))
@@ -172,18 +312,19 @@ static void pend_fresh(struct pending *pd)
 
 /* ---- the update section ---- */
 
-static int add_txt(struct ctx *c, struct pending *pd, const ldns_rr *rr)
+static int add_txt(struct ctx *c, struct pending *pd, const struct msg *m, const struct rec *rr)
 {
+	const uint8_t *d = m->m + rr->rd;
+
 	if (!pd->txt_seen) {
 		pd->r.attrs_len = 0;
 		pd->r.health = HEALTH_HEALTHY;
 		pd->txt_seen = 1;
 	}
-	for (size_t i = 0; i < ldns_rr_rd_count(rr); i++) {
-		const ldns_rdf *f = ldns_rr_rdf(rr, i);
-		const uint8_t *d = ldns_rdf_data(f);
-		size_t l = ldns_rdf_size(f) ? d[0] : 0;
-		const char *s = (const char *)d + 1, *eq = memchr(s, '=', l);
+	/* rdata_view checked that the strings fill the rdata. */
+	for (size_t i = 0; i < rr->rdlen; i += 1 + (size_t)d[i]) {
+		size_t l = d[i];
+		const char *s = (const char *)d + i + 1, *eq = memchr(s, '=', l);
 
 		if (!l || !eq || eq == s)
 			return refuse(c->plan, RC_REFUSED, "TXT strings must be key=value (%s)", pd->id);
@@ -206,12 +347,16 @@ static int add_txt(struct ctx *c, struct pending *pd, const ldns_rr *rr)
 }
 
 /* An SRV at svc.ns names its instance by target: <id>.<svc>.<ns>. */
-static struct pending *srv_target(struct ctx *c, const struct owner *o, const ldns_rr *rr)
+static struct pending *srv_target(struct ctx *c, const struct owner *o, const struct msg *m,
+				  const struct rec *rr)
 {
+	uint8_t name[WIRE_NAME_MAX];
 	struct owner t;
+	size_t n = 0, end;
 
-	if (ldns_rr_rd_count(rr) != 4 || owner_of(c, ldns_rr_rdf(rr, 3), &t) < 0 ||
-	    t.kind != NK_INSTANCE || t.svc != o->svc) {
+	if (rr->rdlen > 6)
+		n = rd_name(m, rr->rd + 6, rr->rd + rr->rdlen, name, &end);
+	if (!n || owner_of(c, name, n, &t) < 0 || t.kind != NK_INSTANCE || t.svc != o->svc) {
 		refuse(c->plan, RC_REFUSED, "an SRV at service %s must point to an instance of it",
 		       o->svc->name);
 		return NULL;
@@ -219,38 +364,38 @@ static struct pending *srv_target(struct ctx *c, const struct owner *o, const ld
 	return pend_get(c, o->svc, t.id);
 }
 
-static int add_rr(struct ctx *c, const struct owner *o, const ldns_rr *rr, int fresh)
+static int add_rr(struct ctx *c, const struct owner *o, const struct msg *m, const struct rec *rr,
+		  int fresh)
 {
-	ldns_rr_type type = ldns_rr_get_type(rr);
+	const uint8_t *d = m->m + rr->rd;
 	struct pending *pd;
 
-	if (o->kind == NK_INSTANCE && (type == LDNS_RR_TYPE_A || type == LDNS_RR_TYPE_AAAA ||
-				       type == LDNS_RR_TYPE_TXT)) {
+	if (o->kind == NK_INSTANCE && (rr->type == T_A || rr->type == T_AAAA || rr->type == T_TXT)) {
 		if (!(pd = pend_get(c, o->svc, o->id)))
 			return -1;
 		if (fresh && !pd->touched)
 			pend_fresh(pd);
 		pd->touched = 1;
 		pd->deleted = 0;
-		if (type == LDNS_RR_TYPE_TXT)
-			return add_txt(c, pd, rr);
-		if (ldns_rr_rd_count(rr) != 1)
+		if (rr->type == T_TXT)
+			return add_txt(c, pd, m, rr);
+		if (!rr->rdlen)
 			return refuse(c->plan, RC_FORMERR, "bad address record");
-		if (type == LDNS_RR_TYPE_A) {
+		if (rr->type == T_A) {
 			pd->r.has4 = 1;
-			memcpy(pd->r.addr4, ldns_rdf_data(ldns_rr_rdf(rr, 0)), 4);
+			memcpy(pd->r.addr4, d, 4);
 		} else {
 			pd->r.has6 = 1;
-			memcpy(pd->r.addr6, ldns_rdf_data(ldns_rr_rdf(rr, 0)), 16);
+			memcpy(pd->r.addr6, d, 16);
 		}
 		return 0;
 	}
-	if ((o->kind == NK_SERVICE || o->kind == NK_SRV) && type == LDNS_RR_TYPE_SRV) {
-		if (!(pd = srv_target(c, o, rr)))
+	if ((o->kind == NK_SERVICE || o->kind == NK_SRV) && rr->type == T_SRV) {
+		if (!(pd = srv_target(c, o, m, rr)))
 			return -1;
 		pd->touched = 1;
-		pd->r.weight = ldns_rdf2native_int16(ldns_rr_rdf(rr, 1));
-		pd->r.port = ldns_rdf2native_int16(ldns_rr_rdf(rr, 2));
+		pd->r.weight = wire_get16(d + 2);
+		pd->r.port = wire_get16(d + 4);
 		return 0;
 	}
 	return refuse(c->plan, RC_REFUSED, "%s: only A, AAAA and TXT at <id>.<service> and SRV at"
@@ -266,72 +411,67 @@ static void delete_instance(struct ctx *c, struct pending *pd)
 
 /* 1 if rr's rdata is that of the pending instance's record of its type:
  * what "delete an RR from an RRset" (RFC 2136 2.5.4) must match. */
-static int pending_has(const struct pending *pd, const ldns_rr *rr)
+static int pending_has(const struct pending *pd, const struct msg *m, const struct rec *rr)
 {
-	ldns_rr_type type = ldns_rr_get_type(rr);
-	const ldns_rdf *f = ldns_rr_rd_count(rr) ? ldns_rr_rdf(rr, 0) : NULL;
+	const uint8_t *d = m->m + rr->rd;
 	const char *h = registry_health_str(pd->r.health);
-	size_t pos = 0, hl = strlen(h);
+	size_t hl = strlen(h);
 
-	if (type == LDNS_RR_TYPE_A)
-		return pd->r.has4 && ldns_rr_rd_count(rr) == 1 && ldns_rdf_size(f) == 4 &&
-		       !memcmp(ldns_rdf_data(f), pd->r.addr4, 4);
-	if (type == LDNS_RR_TYPE_AAAA)
-		return pd->r.has6 && ldns_rr_rd_count(rr) == 1 && ldns_rdf_size(f) == 16 &&
-		       !memcmp(ldns_rdf_data(f), pd->r.addr6, 16);
-	if (type != LDNS_RR_TYPE_TXT || pd->deleted)
+	if (rr->type == T_A)
+		return pd->r.has4 && rr->rdlen == 4 && !memcmp(d, pd->r.addr4, 4);
+	if (rr->type == T_AAAA)
+		return pd->r.has6 && rr->rdlen == 16 && !memcmp(d, pd->r.addr6, 16);
+	if (rr->type != T_TXT || pd->deleted)
 		return 0;
 	/* The TXT as served: the attributes, then health=. */
-	for (size_t i = 0; i < ldns_rr_rd_count(rr); i++) {
-		const ldns_rdf *s = ldns_rr_rdf(rr, i);
-		size_t n = ldns_rdf_size(s);
+	for (size_t i = 0; i < rr->rdlen; i += 1 + (size_t)d[i]) {
+		size_t n = 1 + (size_t)d[i];
 
-		if (i + 1 == ldns_rr_rd_count(rr))
-			return pos == pd->r.attrs_len && n == 1 + 7 + hl &&
-			       !memcmp(ldns_rdf_data(s) + 1, "health=", 7) &&
-			       !strncasecmp((const char *)ldns_rdf_data(s) + 8, h, hl);
-		if (pos + n > pd->r.attrs_len || memcmp(ldns_rdf_data(s), pd->attrs + pos, n))
+		if (i + n == rr->rdlen)
+			return i == pd->r.attrs_len && n == 1 + 7 + hl &&
+			       !memcmp(d + i + 1, "health=", 7) &&
+			       !strncasecmp((const char *)d + i + 8, h, hl);
+		if (i + n > pd->r.attrs_len || memcmp(d + i, pd->attrs + i, n))
 			return 0;
-		pos += n;
 	}
 	return 0;
 }
 
 /* whole: delete an RRset (class ANY); else one RR (class NONE). */
-static int delete_rr(struct ctx *c, const struct owner *o, const ldns_rr *rr, int whole)
+static int delete_rr(struct ctx *c, const struct owner *o, const struct msg *m,
+		     const struct rec *rr, int whole)
 {
-	ldns_rr_type type = ldns_rr_get_type(rr);
+	const uint8_t *d = m->m + rr->rd;
 	struct pending *pd;
 
-	if (!whole && type == LDNS_RR_TYPE_ANY)  /* RFC 2136 3.4.1.3 */
+	if (!whole && rr->type == T_ANY)  /* RFC 2136 3.4.1.3 */
 		return refuse(c->plan, RC_FORMERR, "class NONE with type ANY in the update section");
 	if (o->kind == NK_INSTANCE) {
 		if (!(pd = pend_get(c, o->svc, o->id)))
 			return -1;
-		if (!whole && !pending_has(pd, rr))
+		if (!whole && !pending_has(pd, m, rr))
 			return 0;       /* not there: a no-op (RFC 2136 3.4.2.4) */
 		pd->touched = 1;
-		if (type == LDNS_RR_TYPE_ANY)
+		if (rr->type == T_ANY)
 			delete_instance(c, pd);
-		else if (type == LDNS_RR_TYPE_A)
+		else if (rr->type == T_A)
 			pd->r.has4 = 0;
-		else if (type == LDNS_RR_TYPE_AAAA)
+		else if (rr->type == T_AAAA)
 			pd->r.has6 = 0;
-		else if (type == LDNS_RR_TYPE_TXT)
+		else if (rr->type == T_TXT)
 			pd->r.attrs_len = 0, pd->r.health = HEALTH_HEALTHY;
 		if (!pd->r.has4 && !pd->r.has6)
 			delete_instance(c, pd); /* an instance without an address is gone */
 		return 0;
 	}
 	if ((o->kind == NK_SERVICE || o->kind == NK_SRV) &&
-	    (type == LDNS_RR_TYPE_SRV || type == LDNS_RR_TYPE_ANY)) {
+	    (rr->type == T_SRV || rr->type == T_ANY)) {
 		if (!whole) {
-			if (!(pd = srv_target(c, o, rr)))
+			if (!(pd = srv_target(c, o, m, rr)))
 				return -1;
 			/* Only the SRV as served goes: priority 0, its weight and port. */
-			if (!pd->deleted && ldns_rdf2native_int16(ldns_rr_rdf(rr, 0)) == 0 &&
-			    ldns_rdf2native_int16(ldns_rr_rdf(rr, 1)) == pd->r.weight &&
-			    ldns_rdf2native_int16(ldns_rr_rdf(rr, 2)) == pd->r.port)
+			if (!pd->deleted && wire_get16(d) == 0 && wire_get16(d + 2) == pd->r.weight &&
+			    wire_get16(d + 4) == pd->r.port)
 				delete_instance(c, pd);
 			return 0;
 		}
@@ -348,17 +488,16 @@ static int delete_rr(struct ctx *c, const struct owner *o, const ldns_rr *rr, in
 }
 
 /* 1 if this message adds an address for the instance at o (a registration). */
-static int registers(const ldns_rr_list *ups, const struct owner *o)
+static int registers(const struct msg *m, const struct owner *o)
 {
-	for (size_t i = 0; i < ldns_rr_list_rr_count(ups); i++) {
-		const ldns_rr *rr = ldns_rr_list_rr(ups, i);
-		ldns_rr_type t = ldns_rr_get_type(rr);
-		const ldns_rdf *ow = ldns_rr_owner(rr);
+	size_t off = m->at[SEC_UPDATE];
+	struct rec r;
 
-		if (ldns_rr_get_class(rr) == LDNS_RR_CLASS_IN &&
-		    (t == LDNS_RR_TYPE_A || t == LDNS_RR_TYPE_AAAA) &&
-		    ldns_rdf_size(ow) == o->len &&
-		    wire_name_eq(ldns_rdf_data(ow), o->wire))
+	for (unsigned i = 0; i < m->n[SEC_UPDATE]; i++) {
+		if (rec_read(m, &off, &r) < 0)
+			return 0;
+		if (r.cls == C_IN && (r.type == T_A || r.type == T_AAAA) &&
+		    r.olen == o->len && wire_name_eq(r.owner, o->wire))
 			return 1;
 	}
 	return 0;
@@ -384,27 +523,30 @@ static int check_scope(struct ctx *c, const struct service *svc)
 	return -1;
 }
 
-static int update_section(struct ctx *c, const ldns_rr_list *ups)
+static int update_section(struct ctx *c, const struct msg *m)
 {
-	for (size_t i = 0; i < ldns_rr_list_rr_count(ups); i++) {
-		const ldns_rr *rr = ldns_rr_list_rr(ups, i);
-		ldns_rr_class cls = ldns_rr_get_class(rr);
+	size_t off = m->at[SEC_UPDATE];
+	struct rec rr;
+
+	for (unsigned i = 0; i < m->n[SEC_UPDATE]; i++) {
 		struct owner o;
 		int rc;
 
-		if (owner_of(c, ldns_rr_owner(rr), &o) < 0)
+		if (rec_read(m, &off, &rr) < 0)
+			return refuse(c->plan, RC_FORMERR, "malformed update section");
+		if (owner_of(c, rr.owner, rr.olen, &o) < 0)
 			return refuse(c->plan, RC_NOTZONE, "%s is outside the zone", o.text);
 		if (o.bad_id)
 			return refuse(c->plan, RC_REFUSED, "%s: an instance id must be a host label"
 				      " (letters, digits, '-', '_')", o.text);
 		if (o.svc && check_scope(c, o.svc) < 0)
 			return -1;
-		if (cls == LDNS_RR_CLASS_IN)
-			rc = add_rr(c, &o, rr, registers(ups, &o));
-		else if (cls == LDNS_RR_CLASS_ANY && ldns_rr_ttl(rr) == 0 && ldns_rr_rd_count(rr) == 0)
-			rc = delete_rr(c, &o, rr, 1);
-		else if (cls == LDNS_RR_CLASS_NONE && ldns_rr_ttl(rr) == 0)
-			rc = delete_rr(c, &o, rr, 0);
+		if (rr.cls == C_IN)
+			rc = add_rr(c, &o, m, &rr, registers(m, &o));
+		else if (rr.cls == C_ANY && rr.ttl == 0 && rr.rdlen == 0)
+			rc = delete_rr(c, &o, m, &rr, 1);
+		else if (rr.cls == C_NONE && rr.ttl == 0)
+			rc = delete_rr(c, &o, m, &rr, 0);
 		else
 			return refuse(c->plan, RC_FORMERR, "bad class or TTL in the update section");
 		if (rc < 0)
@@ -431,8 +573,6 @@ static int check_limits(struct ctx *c)
 	size_t ns_total = 0;
 	long ns_delta = 0;
 
-	for (size_t s = 0; s < c->ns->nservices; s++)
-		ns_total += c->ns->services[s].n;
 	for (size_t i = 0; i < c->npend; i++) {
 		const struct pending *pd = &c->pend[i];
 		long svc_delta = 0;
@@ -458,6 +598,10 @@ static int check_limits(struct ctx *c)
 			return refuse(c->plan, RC_REFUSED, "limit max_attributes=%u: %s has %zu",
 				      cn->max_attributes, pd->id, nattrs);
 	}
+	/* Counted only for a message that adds instances: the walk over every
+	 * service was a tenth of planning a re-registration. */
+	for (size_t s = 0; ns_delta > 0 && s < c->ns->nservices; s++)
+		ns_total += c->ns->services[s].n;
 	if (ns_delta > 0 && ns_total + (size_t)ns_delta > cn->max_instances)
 		return refuse(c->plan, RC_REFUSED, "limit max_instances=%u: namespace %s is full",
 			      cn->max_instances, cn->name);
@@ -507,45 +651,24 @@ static int finish_changes(struct ctx *c, uint64_t now)
 
 /* ---- prerequisites (RFC 2136 3.2) ---- */
 
-static ldns_rr *rr_from(const uint8_t *owner, size_t olen, uint16_t type,
-			const uint8_t *rdata, size_t rdlen)
-{
-	uint8_t buf[WIRE_NAME_MAX + 10 + 1024];
-	size_t pos = 0;
-	ldns_rr *rr = NULL;
+/* The records the server serves at o of type (T_ANY: every type), one at a
+ * time, as (type, rdata): each goes to fn until fn returns nonzero, which
+ * served() returns; 0 when fn never did. */
+typedef int (*served_fn)(void *arg, uint16_t type, const uint8_t *rd, size_t len);
 
-	if (olen + 10 + rdlen > sizeof(buf))
-		return NULL;
-	memcpy(buf, owner, olen);
-	buf[olen] = (uint8_t)(type >> 8), buf[olen + 1] = (uint8_t)type;
-	buf[olen + 2] = 0, buf[olen + 3] = 1;
-	memset(buf + olen + 4, 0, 4);
-	buf[olen + 8] = (uint8_t)(rdlen >> 8), buf[olen + 9] = (uint8_t)rdlen;
-	memcpy(buf + olen + 10, rdata, rdlen);
-	if (ldns_wire2rr(&rr, buf, olen + 10 + rdlen, &pos, LDNS_SECTION_ANSWER) != LDNS_STATUS_OK)
-		return NULL;
-	return rr;
-}
-
-static void push(ldns_rr_list *l, ldns_rr *rr)
-{
-	if (rr && !ldns_rr_list_push_rr(l, rr))
-		ldns_rr_free(rr);
-}
-
-static void render_instance(const struct owner *o, const struct instance *in,
-			    ldns_rr_type type, ldns_rr_list *l)
+static int served_instance(const struct instance *in, uint16_t type, served_fn fn, void *arg)
 {
 	uint8_t txt[1024];
-	size_t t = 0;
+	size_t t = 0, hl;
 	const char *h = registry_health_str(in->health);
+	int rc;
 
-	if (in->has4 && (type == LDNS_RR_TYPE_ANY || type == LDNS_RR_TYPE_A))
-		push(l, rr_from(o->wire, o->len, LDNS_RR_TYPE_A, in->addr4, 4));
-	if (in->has6 && (type == LDNS_RR_TYPE_ANY || type == LDNS_RR_TYPE_AAAA))
-		push(l, rr_from(o->wire, o->len, LDNS_RR_TYPE_AAAA, in->addr6, 16));
-	if (type != LDNS_RR_TYPE_ANY && type != LDNS_RR_TYPE_TXT)
-		return;
+	if (in->has4 && (type == T_ANY || type == T_A) && (rc = fn(arg, T_A, in->addr4, 4)))
+		return rc;
+	if (in->has6 && (type == T_ANY || type == T_AAAA) && (rc = fn(arg, T_AAAA, in->addr6, 16)))
+		return rc;
+	if (type != T_ANY && type != T_TXT)
+		return 0;
 	for (size_t i = 0; i < in->nattrs; i++) {
 		size_t n = strlen(in->attrs[i]);
 
@@ -555,32 +678,31 @@ static void render_instance(const struct owner *o, const struct instance *in,
 		memcpy(txt + t, in->attrs[i], n);
 		t += n;
 	}
-	txt[t++] = (uint8_t)(7 + strlen(h));
+	hl = strlen(h);
+	txt[t++] = (uint8_t)(7 + hl);
 	memcpy(txt + t, "health=", 7);
-	memcpy(txt + t + 7, h, strlen(h));
-	t += 7 + strlen(h);
-	push(l, rr_from(o->wire, o->len, LDNS_RR_TYPE_TXT, txt, t));
+	memcpy(txt + t + 7, h, hl);
+	t += 7 + hl;
+	return fn(arg, T_TXT, txt, t);
 }
 
-/* The records the server would serve at o of type (ANY: all types). */
-static ldns_rr_list *render(const struct ctx *c, const struct owner *o, ldns_rr_type type)
+static int served(const struct ctx *c, const struct owner *o, uint16_t type, served_fn fn,
+		  void *arg)
 {
-	ldns_rr_list *l = ldns_rr_list_new();
 	const struct zone *z = c->ns->zone;
+	int rc;
 
-	if (!l)
-		return NULL;
 	for (size_t i = 0; z && i < z->n; i++)
 		if (z->rrs[i].owner_len == o->len && !memcmp(z->rrs[i].owner, o->wire, o->len) &&
-		    (type == LDNS_RR_TYPE_ANY || z->rrs[i].type == type))
-			push(l, rr_from(o->wire, o->len, z->rrs[i].type, z->rrs[i].rdata, z->rrs[i].rdlen));
+		    (type == T_ANY || z->rrs[i].type == type) &&
+		    (rc = fn(arg, z->rrs[i].type, z->rrs[i].rdata, z->rrs[i].rdlen)))
+			return rc;
 	if (o->kind == NK_INSTANCE) {
 		const struct instance *in = registry_find_instance(o->svc, o->id);
 
-		if (in)
-			render_instance(o, in, type, l);
-	} else if ((o->kind == NK_SERVICE || o->kind == NK_SRV) &&
-		   (type == LDNS_RR_TYPE_ANY || type == LDNS_RR_TYPE_SRV)) {
+		return in ? served_instance(in, type, fn, arg) : 0;
+	}
+	if ((o->kind == NK_SERVICE || o->kind == NK_SRV) && (type == T_ANY || type == T_SRV)) {
 		for (size_t i = 0; i < o->svc->n; i++) {
 			const struct instance *in = o->svc->inst[i];
 			uint8_t rd[6 + WIRE_NAME_MAX];
@@ -588,105 +710,100 @@ static ldns_rr_list *render(const struct ctx *c, const struct owner *o, ldns_rr_
 
 			if (6 + 1 + il + o->svc->wire_len > sizeof(rd))
 				continue;
-			rd[0] = 0, rd[1] = 0;
-			rd[2] = (uint8_t)(in->weight >> 8), rd[3] = (uint8_t)in->weight;
-			rd[4] = (uint8_t)(in->port >> 8), rd[5] = (uint8_t)in->port;
+			wire_set16(rd, 0);
+			wire_set16(rd + 2, in->weight);
+			wire_set16(rd + 4, in->port);
 			rd[6] = (uint8_t)il;
 			memcpy(rd + 7, in->id, il);
 			memcpy(rd + 7 + il, o->svc->wire, o->svc->wire_len);
-			push(l, rr_from(o->wire, o->len, LDNS_RR_TYPE_SRV, rd, 7 + il + o->svc->wire_len));
+			if ((rc = fn(arg, T_SRV, rd, 7 + il + o->svc->wire_len)))
+				return rc;
 		}
 	}
-	return l;
+	return 0;
 }
 
-static int name_in_use(const struct ctx *c, const struct owner *o)
+static int served_any(void *arg, uint16_t type, const uint8_t *rd, size_t len)
 {
-	ldns_rr_list *l;
-	int used;
-
-	if (o->kind == NK_APEX || o->kind == NK_SERVICE || o->kind == NK_SRV)
-		return 1;
-	l = render(c, o, LDNS_RR_TYPE_ANY);
-	used = l && ldns_rr_list_rr_count(l) > 0;
-	ldns_rr_list_deep_free(l);
-	return used;
-}
-
-static int rdata_eq(const ldns_rr *a, const ldns_rr *b)
-{
-	if (ldns_rr_get_type(a) != ldns_rr_get_type(b) || ldns_rr_rd_count(a) != ldns_rr_rd_count(b))
-		return 0;
-	for (size_t i = 0; i < ldns_rr_rd_count(a); i++)
-		if (ldns_rdf_compare(ldns_rr_rdf(a, i), ldns_rr_rdf(b, i)) != 0)
-			return 0;
+	(void)arg, (void)type, (void)rd, (void)len;
 	return 1;
+}
+
+static int served_count(void *arg, uint16_t type, const uint8_t *rd, size_t len)
+{
+	(void)type, (void)rd, (void)len;
+	++*(size_t *)arg;
+	return 0;
+}
+
+struct rdata_key {
+	const uint8_t *rd;
+	size_t len;
+};
+
+static int served_match(void *arg, uint16_t type, const uint8_t *rd, size_t len)
+{
+	const struct rdata_key *k = arg;
+
+	(void)type;
+	return len == k->len && !memcmp(rd, k->rd, len);
 }
 
 /* Value-dependent: the RRset at (owner, type) equals the set of prerequisite
  * records with that owner and type (RFC 2136 3.2.3). */
-static int rrset_equals(const struct ctx *c, const struct owner *o, const ldns_rr_list *pre,
-			ldns_rr_type type)
+static int rrset_equals(const struct ctx *c, const struct owner *o, const struct msg *m,
+			uint16_t type)
 {
-	ldns_rr_list *have = render(c, o, type);
-	size_t want = 0, n;
-	int ok = have != NULL;
+	uint8_t buf[RDATA_CANON_MAX];
+	size_t off = m->at[SEC_PREREQ], want = 0, have = 0;
+	struct rdata_key k;
+	struct rec p;
 
-	for (size_t i = 0; ok && i < ldns_rr_list_rr_count(pre); i++) {
-		const ldns_rr *p = ldns_rr_list_rr(pre, i);
-		int found = 0;
-
-		if (ldns_rr_get_class(p) != LDNS_RR_CLASS_IN || ldns_rr_get_type(p) != type ||
-		    ldns_dname_compare(ldns_rr_owner(p), ldns_rr_owner(ldns_rr_list_rr(pre, i))) != 0)
-			continue;
-		if (ldns_rdf_size(ldns_rr_owner(p)) != o->len ||
-		    !wire_name_eq(ldns_rdf_data(ldns_rr_owner(p)), o->wire))
+	for (unsigned i = 0; i < m->n[SEC_PREREQ]; i++) {
+		if (rec_read(m, &off, &p) < 0 || rdata_view(m, &p, buf, &k.rd, &k.len) < 0)
+			return 0;
+		if (p.cls != C_IN || p.type != type || p.olen != o->len ||
+		    !wire_name_eq(p.owner, o->wire))
 			continue;
 		want++;
-		n = have ? ldns_rr_list_rr_count(have) : 0;
-		for (size_t k = 0; k < n && !found; k++)
-			found = rdata_eq(p, ldns_rr_list_rr(have, k));
-		ok = found;
+		if (!served(c, o, type, served_match, &k))
+			return 0;
 	}
-	if (ok && ldns_rr_list_rr_count(have) != want)
-		ok = 0;
-	ldns_rr_list_deep_free(have);
-	return ok;
+	served(c, o, type, served_count, &have);
+	return have == want;
 }
 
-static int prerequisites(struct ctx *c, const ldns_rr_list *pre)
+static int prerequisites(struct ctx *c, const struct msg *m)
 {
-	for (size_t i = 0; i < ldns_rr_list_rr_count(pre); i++) {
-		const ldns_rr *rr = ldns_rr_list_rr(pre, i);
-		ldns_rr_class cls = ldns_rr_get_class(rr);
-		ldns_rr_type type = ldns_rr_get_type(rr);
+	size_t off = m->at[SEC_PREREQ];
+	struct rec rr;
+
+	for (unsigned i = 0; i < m->n[SEC_PREREQ]; i++) {
 		struct owner o;
-		ldns_rr_list *l;
 		int exists;
 
-		if (ldns_rr_ttl(rr) != 0)
+		if (rec_read(m, &off, &rr) < 0)
+			return refuse(c->plan, RC_FORMERR, "malformed prerequisite section");
+		if (rr.ttl != 0)
 			return refuse(c->plan, RC_FORMERR, "prerequisite with a TTL");
-		if (owner_of(c, ldns_rr_owner(rr), &o) < 0)
+		if (owner_of(c, rr.owner, rr.olen, &o) < 0)
 			return refuse(c->plan, RC_NOTZONE, "prerequisite %s is outside the zone", o.text);
-		if (cls == LDNS_RR_CLASS_IN) {
-			if (!rrset_equals(c, &o, pre, type))
+		if (rr.cls == C_IN) {
+			if (!rrset_equals(c, &o, m, rr.type))
 				return refuse(c->plan, RC_NXRRSET, "prerequisite RRset at %s differs", o.text);
 			continue;
 		}
-		if ((cls != LDNS_RR_CLASS_ANY && cls != LDNS_RR_CLASS_NONE) || ldns_rr_rd_count(rr))
+		if ((rr.cls != C_ANY && rr.cls != C_NONE) || rr.rdlen)
 			return refuse(c->plan, RC_FORMERR, "bad prerequisite at %s", o.text);
-		if (type == LDNS_RR_TYPE_ANY) {
-			exists = name_in_use(c, &o);
-		} else {
-			l = render(c, &o, type);
-			exists = l && ldns_rr_list_rr_count(l) > 0;
-			ldns_rr_list_deep_free(l);
-		}
-		if (cls == LDNS_RR_CLASS_ANY && !exists)
-			return refuse(c->plan, type == LDNS_RR_TYPE_ANY ? RC_NXDOMAIN : RC_NXRRSET,
+		if (rr.type == T_ANY && (o.kind == NK_APEX || o.kind == NK_SERVICE || o.kind == NK_SRV))
+			exists = 1;     /* names that are always in use */
+		else
+			exists = served(c, &o, rr.type, served_any, NULL);
+		if (rr.cls == C_ANY && !exists)
+			return refuse(c->plan, rr.type == T_ANY ? RC_NXDOMAIN : RC_NXRRSET,
 				      "prerequisite: %s does not exist", o.text);
-		if (cls == LDNS_RR_CLASS_NONE && exists)
-			return refuse(c->plan, type == LDNS_RR_TYPE_ANY ? RC_YXDOMAIN : RC_YXRRSET,
+		if (rr.cls == C_NONE && exists)
+			return refuse(c->plan, rr.type == T_ANY ? RC_YXDOMAIN : RC_YXRRSET,
 				      "prerequisite: %s exists", o.text);
 	}
 	return 0;
@@ -724,25 +841,25 @@ static int verify_tsig(struct ctx *c, const uint8_t *req, size_t len, uint64_t n
 		      "TSIG time is outside the allowed window");
 }
 
+
 /* ---- lease (RFC 9664) ---- */
 
-static void lease_of(struct ctx *c, ldns_pkt *pkt)
+/* The lease from the OPT's UPDATE-LEASE option (rdata_check found the OPT),
+ * clamped to the namespace's bounds; without one, default_lease. */
+static void lease_of(struct ctx *c, const struct msg *m)
 {
 	struct update_plan *p = c->plan;
 	const struct cfg_namespace *ns = c->ns->cfg;
-	const ldns_rdf *d = ldns_pkt_edns_data(pkt);
-	const uint8_t *o = d ? ldns_rdf_data(d) : NULL;
-	size_t n = d ? ldns_rdf_size(d) : 0;
+	const uint8_t *o = m->m + m->opt_rd;
 
 	p->lease = ns->default_lease;
-	for (size_t i = 0; i + 4 <= n;) {
-		uint16_t code = (uint16_t)(o[i] << 8 | o[i + 1]), olen = (uint16_t)(o[i + 2] << 8 | o[i + 3]);
+	for (size_t i = 0; m->opt && i + 4 <= m->opt_len;) {
+		uint16_t code = wire_get16(o + i), olen = wire_get16(o + i + 2);
 
-		if (i + 4 + olen > n)
+		if (i + 4 + olen > m->opt_len)
 			break;
 		if (code == OPT_UPDATE_LEASE && (olen == 4 || olen == 8)) {
-			uint32_t l = (uint32_t)o[i + 4] << 24 | (uint32_t)o[i + 5] << 16 |
-				     (uint32_t)o[i + 6] << 8 | o[i + 7];
+			uint32_t l = wire_get32(o + i + 4);
 
 			p->has_lease = 1;
 			p->lease = l < ns->min_lease ? ns->min_lease : l > ns->max_lease ? ns->max_lease : l;
@@ -753,26 +870,49 @@ static void lease_of(struct ctx *c, ldns_pkt *pkt)
 
 /* ---- the whole message ---- */
 
-static int zone_section(struct ctx *c, ldns_pkt *pkt)
+static int zone_section(struct ctx *c, const struct msg *m)
 {
-	const ldns_rr_list *zl = ldns_pkt_question(pkt);
-	const ldns_rr *z;
-	const ldns_rdf *name;
 	uint8_t w[WIRE_NAME_MAX];
+	struct wire r;
+	size_t n;
 
-	if (ldns_rr_list_rr_count(zl) != 1)
+	if (m->n[SEC_ZONE] != 1)
 		return refuse(c->plan, RC_FORMERR, "an UPDATE names exactly one zone");
-	z = ldns_rr_list_rr(zl, 0);
-	name = ldns_rr_owner(z);
-	if (ldns_rr_get_type(z) != LDNS_RR_TYPE_SOA || ldns_rr_get_class(z) != LDNS_RR_CLASS_IN)
+	wire_init_ro(&r, m->m, m->len);
+	wire_skip(&r, m->at[SEC_ZONE]);
+	n = wire_name_read(&r, w, 1);
+	if (wire_u16(&r) != T_SOA || wire_u16(&r) != C_IN || r.err)
 		return refuse(c->plan, RC_FORMERR, "the zone section must be SOA IN");
-	if (ldns_rdf_size(name) > WIRE_NAME_MAX)
-		return refuse(c->plan, RC_FORMERR, "bad zone name");
-	memcpy(w, ldns_rdf_data(name), ldns_rdf_size(name));
-	wire_name_lower(w);
-	c->ns = registry_find_ns(c->reg, w, ldns_rdf_size(name));
+	c->ns = registry_find_ns(c->reg, w, n);
 	if (!c->ns)
 		return refuse(c->plan, RC_NOTAUTH, "this server is not authoritative for that zone");
+	return 0;
+}
+
+/* Every record's rdata has the shape of its type (FORMERR otherwise),
+ * checked before the TSIG as a parser of the whole message would; and the
+ * OPT record (RFC 6891), of which there may be one (6.1.1). */
+static int rdata_check(struct ctx *c, struct msg *m)
+{
+	uint8_t buf[RDATA_CANON_MAX];
+	const uint8_t *d;
+	size_t off = m->at[SEC_PREREQ], len;
+	unsigned nrec = m->n[SEC_PREREQ] + m->n[SEC_UPDATE] + m->n[SEC_ADD];
+	struct rec r;
+
+	m->opt = 0;
+	for (unsigned i = 0; i < nrec; i++) {
+		if (rec_read(m, &off, &r) < 0 || rdata_view(m, &r, buf, &d, &len) < 0)
+			return refuse(c->plan, RC_FORMERR, "malformed record data");
+		if (r.type != T_OPT || i < m->n[SEC_PREREQ] + m->n[SEC_UPDATE])
+			continue;
+		if (m->opt)
+			return refuse(c->plan, RC_FORMERR, "more than one OPT record");
+		m->opt = 1;
+		m->opt_rd = r.rd;
+		m->opt_len = r.rdlen;
+	}
+	c->plan->edns = m->opt;
 	return 0;
 }
 
@@ -780,7 +920,7 @@ int update_plan(const struct registry *reg, const uint8_t *req, size_t len,
 		uint64_t now, struct update_plan *plan)
 {
 	static struct ctx c;  /* large; the planner runs on the writer's thread only */
-	ldns_pkt *pkt = NULL;
+	struct msg m;
 
 	memset(plan, 0, offsetof(struct update_plan, changes));
 	plan->nchanges = 0;
@@ -792,26 +932,20 @@ int update_plan(const struct registry *reg, const uint8_t *req, size_t len,
 	c.reg = reg;
 	c.plan = plan;
 	/* RFC 2136 3.1.1 (counts that lie), RFC 8945 5.1 (TSIG last, once). */
-	if (wire_msg_scan(req, len) < 0) {
+	if (wire_msg_scan(req, len) < 0 || msg_open(&m, req, len) < 0) {
 		refuse(plan, RC_FORMERR, "the sections do not match the header counts, or a TSIG"
 		       " record is not the last additional record");
 		return 0;
 	}
-	if (ldns_wire2pkt(&pkt, req, len) != LDNS_STATUS_OK) {
-		plan->rcode = RC_FORMERR;
-		return 0;
-	}
-	plan->edns = ldns_pkt_edns(pkt);
-	if (verify_tsig(&c, req, len, now) == 0 && zone_section(&c, pkt) == 0) {
-		lease_of(&c, pkt);
-		if (prerequisites(&c, ldns_pkt_answer(pkt)) == 0 &&
-		    update_section(&c, ldns_pkt_authority(pkt)) == 0 &&
+	if (rdata_check(&c, &m) == 0 && verify_tsig(&c, req, len, now) == 0 &&
+	    zone_section(&c, &m) == 0) {
+		lease_of(&c, &m);
+		if (prerequisites(&c, &m) == 0 && update_section(&c, &m) == 0 &&
 		    finish_changes(&c, now) == 0)
 			plan->rcode = 0;
 	}
 	if (plan->rcode)
 		plan->nchanges = plan->nvisible = 0;
-	ldns_pkt_free(pkt);
 	return 0;
 }
 
@@ -874,7 +1008,7 @@ size_t update_answer(const struct update_plan *plan, const uint8_t *req, size_t 
 		return bare_answer(req, RC_FORMERR, out, cap);
 	wire_init(&w, out, cap);
 	wire_put(&w, req, 2);
-	wire_put_u8(&w, 0x80 | LDNS_PACKET_UPDATE << 3);
+	wire_put_u8(&w, 0x80 | OPCODE_UPDATE << 3);
 	wire_put_u8(&w, (uint8_t)(plan->rcode & 15));
 	wire_put_u16(&w, wire_get16(req + 4) == 1);
 	wire_put_u16(&w, 0);

@@ -9,8 +9,8 @@
  * turns it into journal records (PUT or DEL per instance). The daemon then
  * appends them to the journal, applies them with registry_apply(), and once
  * they are durable sends the answer update_answer() writes. A message applies
- * whole or not at all. This module knows no sockets; it uses ldns for parsing
- * and TSIG (off the query path). */
+ * whole or not at all. This module knows no sockets; it reads the message in
+ * place with wire.h and checks its TSIG with tsig.c. */
 #ifndef MESHDNS_UPDATE_H
 #define MESHDNS_UPDATE_H
 

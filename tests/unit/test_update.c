@@ -368,6 +368,108 @@ START_TEST(prerequisites)
 }
 END_TEST
 
+/* Prerequisites that name values (RFC 2136 2.4.2) are compared with the
+ * records served: the whole SRV RRset of a service, an instance's TXT. */
+START_TEST(prerequisites_by_value)
+{
+	const char *srv_all[] = { "payments-v1.local. 0 IN SRV 0 100 5000 t1.payments-v1.local.",
+				  "payments-v1.local. 0 IN SRV 0 100 5000 static.payments-v1.local.",
+				  NULL };
+	const char *srv_part[] = { "payments-v1.local. 0 IN SRV 0 100 5000 t1.payments-v1.local.",
+				   NULL };
+	const char *srv_port[] = { "payments-v1.local. 0 IN SRV 0 100 5001 t1.payments-v1.local.",
+				   "payments-v1.local. 0 IN SRV 0 100 5000 static.payments-v1.local.",
+				   NULL };
+	const char *txt[] = { "t1.payments-v1.local. 0 IN TXT \"az=a\" \"health=healthy\"", NULL };
+	const char *txt_other[] = { "t1.payments-v1.local. 0 IN TXT \"az=b\" \"health=healthy\"",
+				    NULL };
+	const char *up[] = { REG("t9", "10.0.1.90"), NULL };
+
+	build("local", srv_all, up, "k256", NULL, 0);
+	plan_it();
+	ck_assert_int_eq(plan.rcode, 0);
+	build("local", srv_part, up, "k256", NULL, 0);
+	plan_it();
+	ck_assert_int_eq(plan.rcode, LDNS_RCODE_NXRRSET);
+	build("local", srv_port, up, "k256", NULL, 0);
+	plan_it();
+	ck_assert_int_eq(plan.rcode, LDNS_RCODE_NXRRSET);
+	build("local", txt, up, "k256", NULL, 0);
+	plan_it();
+	ck_assert_int_eq(plan.rcode, 0);
+	build("local", txt_other, up, "k256", NULL, 0);
+	plan_it();
+	ck_assert_int_eq(plan.rcode, LDNS_RCODE_NXRRSET);
+	ck_assert_uint_eq(plan.nchanges, 0);
+}
+END_TEST
+
+/* An unsigned UPDATE of zone local written byte by byte: one update record
+ * of type with rdata rd (rdlen bytes), then nopt OPT records. */
+static void raw(uint16_t type, const void *rd, uint16_t rdlen, int nopt)
+{
+	uint8_t owner[WIRE_NAME_MAX], zone[WIRE_NAME_MAX];
+	struct wire w;
+
+	wire_name_from_text("t1.payments-v1.local", owner);
+	wire_name_from_text("local", zone);
+	wire_init(&w, msg, sizeof(msg));
+	wire_put_u16(&w, 0x4242);
+	wire_put_u16(&w, 5 << 11);              /* opcode UPDATE */
+	wire_put_u16(&w, 1);
+	wire_put_u16(&w, 0);
+	wire_put_u16(&w, 1);
+	wire_put_u16(&w, (uint16_t)nopt);
+	wire_put(&w, zone, wire_name_len(zone));
+	wire_put_u16(&w, 6);
+	wire_put_u16(&w, 1);
+	wire_put(&w, owner, wire_name_len(owner));
+	wire_put_u16(&w, type);
+	wire_put_u16(&w, 1);
+	wire_put_u32(&w, 5);
+	wire_put_u16(&w, rdlen);
+	wire_put(&w, rd, rdlen);
+	for (int i = 0; i < nopt; i++) {
+		wire_put_u8(&w, 0);
+		wire_put_u16(&w, 41);
+		wire_put_u16(&w, 1232);
+		wire_put_u32(&w, 0);
+		wire_put_u16(&w, 0);
+	}
+	ck_assert_int_eq(w.err, 0);
+	msg_len = w.pos;
+}
+
+/* Record data that does not have its type's shape is FORMERR, before the
+ * missing signature is looked at, as is a second OPT record. */
+START_TEST(formerr_rdata_shapes)
+{
+	raw(1, "\x0a\0\0\x05", 4, 1);          /* well-formed: refused as unsigned */
+	plan_it();
+	ck_assert_int_eq(plan.rcode, LDNS_RCODE_REFUSED);
+	ck_assert_int_eq(plan.edns, 1);
+	raw(1, "\x0a\0\0", 3, 0);              /* A of 3 bytes */
+	plan_it();
+	ck_assert_int_eq(plan.rcode, LDNS_RCODE_FORMERR);
+	raw(28, "\xfd\0\0\0", 4, 0);            /* AAAA of 4 bytes */
+	plan_it();
+	ck_assert_int_eq(plan.rcode, LDNS_RCODE_FORMERR);
+	raw(16, "\x05ab", 3, 0);                 /* TXT string longer than the rdata */
+	plan_it();
+	ck_assert_int_eq(plan.rcode, LDNS_RCODE_FORMERR);
+	raw(33, "\0\0\0\x64\x13\x88\x02t1", 9, 0); /* SRV target without its end */
+	plan_it();
+	ck_assert_int_eq(plan.rcode, LDNS_RCODE_FORMERR);
+	raw(33, "\0\0\0\x64\x13\x88\0\0", 8, 0); /* SRV with a byte after the target */
+	plan_it();
+	ck_assert_int_eq(plan.rcode, LDNS_RCODE_FORMERR);
+	raw(1, "\x0a\0\0\x05", 4, 2);          /* two OPT records */
+	plan_it();
+	ck_assert_int_eq(plan.rcode, LDNS_RCODE_FORMERR);
+	ck_assert_uint_eq(plan.nchanges, 0);
+}
+END_TEST
+
 /* The answer to the current message carries an EDE option (RFC 8914). */
 static int answer_has_ede(void)
 {
@@ -763,6 +865,8 @@ static Suite *suite(void)
 	tcase_add_test(t, answer_signature_verifies);
 	tcase_add_test(t, answer_tsig_errors);
 	tcase_add_test(t, tsig_class_and_ttl);
+	tcase_add_test(t, prerequisites_by_value);
+	tcase_add_test(t, formerr_rdata_shapes);
 	suite_add_tcase(s, t);
 	return s;
 }
