@@ -193,10 +193,15 @@ static void leases_due(uv_timer_t *t)
  * the pacing says so; their answers wait for both the journal sync and that
  * view (registrar_published), so NOERROR still means "durable and visible".
  * answers == 0: only leases moved (registrar.h). */
+static double load_share(struct daemon *d, uint64_t now);
+
 static void on_changed(void *arg, int answers)
 {
 	struct daemon *d = arg;
 
+	/* The registrar's syncs wait longer while queries come. */
+	if (d->registrar)
+		registrar_set_load(d->registrar, load_share(d, uv_hrtime()));
 	if (answers) {
 		d->dirty = 1;
 		return;
@@ -206,16 +211,16 @@ static void on_changed(void *arg, int answers)
 		uv_timer_start(&d->leases, leases_due, LEASE_REFRESH_MS, 0);
 }
 
-/* The spacing for the next paced build, from the query rate. The rate is
- * sampled over at least PACE_SAMPLE_NS: worker threads publish their
- * counts every few milliseconds (workers.h), so a shorter window would
- * often see none of their queries. */
+/* The query rate, for the spacing of paced builds and the registrar's
+ * syncs. It is sampled over at least PACE_SAMPLE_NS: worker threads
+ * publish their counts every few milliseconds (workers.h), so a shorter
+ * window would often see none of their queries. */
 #define PACE_SAMPLE_NS 50000000ull
 
-static double pace_factor(struct daemon *d, uint64_t now)
+/* How busy the query path is: 0 without queries, 1 at PACE_BUSY_QPS. */
+static double load_share(struct daemon *d, uint64_t now)
 {
 	struct query_stats st;
-	double share;
 
 	if (d->srv && now - d->pace_at_ns >= PACE_SAMPLE_NS) {
 		server_stats(d->srv, &st, NULL, 0);
@@ -225,8 +230,12 @@ static double pace_factor(struct daemon *d, uint64_t now)
 		d->pace_queries = st.queries;
 		d->pace_at_ns = now;
 	}
-	share = d->pace_qps >= PACE_BUSY_QPS ? 1 : d->pace_qps / PACE_BUSY_QPS;
-	return PACE_IDLE_FACTOR + (PACE_FACTOR - PACE_IDLE_FACTOR) * share;
+	return d->pace_qps >= PACE_BUSY_QPS ? 1 : d->pace_qps / PACE_BUSY_QPS;
+}
+
+static double pace_factor(struct daemon *d, uint64_t now)
+{
+	return PACE_IDLE_FACTOR + (PACE_FACTOR - PACE_IDLE_FACTOR) * load_share(d, now);
 }
 
 static void paced_publish(struct daemon *d)

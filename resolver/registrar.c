@@ -40,7 +40,9 @@ struct registrar {
 	void *arg;
 	uv_timer_t expiry;
 	uv_timer_t commit;           /* starts a sync commit_delay after the first waiting update */
-	uint64_t commit_delay_ns;
+	uint64_t commit_delay_ns;    /* the config's commit_delay */
+	uint64_t delay_ns;           /* that, stretched by query load (registrar_set_load) */
+	double load;
 	uint64_t first_wait_ns;      /* when the oldest waiting update arrived */
 	int handles;                 /* timers not yet closed */
 	uint64_t armed;              /* unix second the expiry timer is set for; 0 none */
@@ -200,6 +202,7 @@ int registrar_new(struct registrar **out, uv_loop_t *loop, const char *state_dir
 	r->handles = 2;
 	r->open = 1;
 	r->commit_delay_ns = (uint64_t)reg->cfg->commit_delay_ms * 1000000u;
+	registrar_set_load(r, 0);
 	log_info("journal", "replayed dir=%s records=%llu", state_dir,
 		 (unsigned long long)journal_records(r->j));
 	arm_expiry(r);
@@ -231,7 +234,17 @@ void registrar_set_registry(struct registrar *r, struct registry *reg)
 	}
 	r->reg = reg;
 	r->commit_delay_ns = (uint64_t)reg->cfg->commit_delay_ms * 1000000u;
+	registrar_set_load(r, r->load);
 	arm_expiry(r);
+}
+
+void registrar_set_load(struct registrar *r, double share)
+{
+	uint64_t busy = (uint64_t)REGISTRAR_BUSY_DELAY_MS * 1000000u;
+
+	r->load = share < 0 ? 0 : share > 1 ? 1 : share;
+	r->delay_ns = r->commit_delay_ns >= busy ? r->commit_delay_ns :
+		      r->commit_delay_ns + (uint64_t)((double)(busy - r->commit_delay_ns) * r->load);
 }
 
 /* Sends a's answer: the NOERROR one when ok, else its SERVFAIL one. */
@@ -368,7 +381,11 @@ static void commit_due(uv_timer_t *t)
 /* Group commit: every update that arrived while a sync ran shares the next
  * one. With commit_delay, a sync also waits until the oldest waiting update
  * is that old, so that updates arriving one by one (agents renewing) share
- * syncs too: fewer fdatasyncs for a little latency. When every waiting
+ * syncs too: fewer fdatasyncs for a little latency. Under query load the
+ * wait grows towards REGISTRAR_BUSY_DELAY_MS (registrar_set_load): each
+ * sync's hand-off to the thread pool and its disk write cost the queries
+ * some 180 us of CPU on a VM, and a renewal's answer has no hurry (agents
+ * renew with two thirds of the lease left). When every waiting
  * answer also waits for a view not yet published (changes to the answers;
  * the list is in arrival order, so the first has the lowest seq), the sync
  * waits for that view (registrar_published): one sync per view, not one
@@ -383,10 +400,10 @@ static void kick_sync(struct registrar *r)
 	if (!r->closing && r->waiting->seq > r->published_seq)
 		return;
 	age = uv_hrtime() - r->first_wait_ns;
-	if (r->commit_delay_ns && !r->closing && age < r->commit_delay_ns) {
+	if (r->delay_ns && !r->closing && age < r->delay_ns) {
 		if (!uv_is_active((uv_handle_t *)&r->commit))
 			uv_timer_start(&r->commit, commit_due,
-				       (r->commit_delay_ns - age + 999999) / 1000000, 0);
+				       (r->delay_ns - age + 999999) / 1000000, 0);
 		return;
 	}
 	start_sync(r);

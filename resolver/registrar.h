@@ -30,6 +30,11 @@ int registrar_new(struct registrar **out, uv_loop_t *loop, const char *state_dir
 void registrar_set_registry(struct registrar *r, struct registry *reg);
 /* The server's UPDATE callback (server_update_cb); arg is the registrar. */
 void registrar_on_update(void *arg, struct server_req *req, const uint8_t *msg, size_t len);
+/* How busy the query path is, from 0 (no queries) to 1 (PACE_BUSY_QPS or
+ * more; daemon.c): the sync's wait grows from commit_delay towards
+ * REGISTRAR_BUSY_DELAY_MS with it (registrar.c, kick_sync). */
+#define REGISTRAR_BUSY_DELAY_MS 50
+void registrar_set_load(struct registrar *r, double share);
 /* The daemon published a view built after every UPDATE applied so far:
  * answers whose sync is done and that waited for their change to be visible
  * leave now. */
