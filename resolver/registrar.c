@@ -140,8 +140,13 @@ static void expiry_due(uv_timer_t *t)
 		if (n < 64)
 			break;
 	}
-	if (total)      /* renewals move leases: the timer often finds none ended */
+	/* Renewals move leases: the timer often finds none ended. A removal
+	 * changes the answers like an UPDATE: answers held from now on wait
+	 * for the view that no longer has it. */
+	if (total) {
+		r->applied_seq++;
 		r->changed(r->arg, 1);
+	}
 	kick_sync(r);
 	arm_expiry(r);
 }
@@ -676,6 +681,7 @@ int registrar_set_drained(struct registrar *r, const struct instance *in, int dr
 	}
 	if ((rc = registry_apply(r->reg, &rec, mono_ms())) < 0)
 		return rc;
+	r->applied_seq++;       /* as for an expiry */
 	r->changed(r->arg, 1);
 	return 0;
 }
