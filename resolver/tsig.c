@@ -236,6 +236,7 @@ enum tsig_result tsig_verify(const struct config *cfg, const uint8_t *req, size_
 	fudge = t.fudge > cfg->tsig_fudge_max ? cfg->tsig_fudge_max : t.fudge;
 	if ((now > t.time_signed ? now - t.time_signed : t.time_signed - now) > fudge) {
 		out->error = TSIG_BADTIME;
+		out->key = key;         /* the BADTIME answer is signed */
 		return TSIG_FAILED;
 	}
 	out->key = key;
@@ -306,12 +307,21 @@ long tsig_sign(const struct cfg_key *key, const uint8_t *prior, size_t prior_siz
 	return end;
 }
 
-long tsig_put_error(const struct tsig_rr *req, uint16_t id, uint16_t error, uint64_t now,
-		    uint8_t *msg, size_t len, size_t cap)
+long tsig_put_error(const struct tsig_rr *req, const struct cfg_key *key, uint16_t id,
+		    uint16_t error, uint64_t now, uint8_t *msg, size_t len, size_t cap)
 {
-	uint8_t other[6];
+	uint8_t other[6], mac[TSIG_MAC_MAX];
+	uint16_t other_len = error == TSIG_BADTIME ? 6 : 0;
+	size_t n = 0;
 
 	put48(other, now);
-	return put_record(msg, len, cap, req->name, req->alg, req->time_signed, req->fudge, NULL, 0,
-			  id, error, other, error == TSIG_BADTIME ? 6 : 0);
+	/* The request's time signed, not ours: a client whose clock is off
+	 * can still check the answer, and learns the offset from other. */
+	if (key && error == TSIG_BADTIME && len >= 12 &&
+	    !(n = mac_of(key, req->mac, 2u + req->mac_len, msg, len, id, wire_get16(msg + 10),
+			 req->name, req->alg, req->time_signed, req->fudge, error, other,
+			 other_len, 0, mac)))
+		return -ENOMEM;
+	return put_record(msg, len, cap, req->name, req->alg, req->time_signed, req->fudge,
+			  n ? mac : NULL, (uint16_t)n, id, error, other, other_len);
 }

@@ -42,7 +42,9 @@ struct tsig_rr {
 };
 
 struct tsig_check {
-	const struct cfg_key *key;  /* the verified key; NULL unless TSIG_OK */
+	/* The key whose MAC verified: TSIG_OK, or TSIG_FAILED with BADTIME
+	 * (whose answer it signs, RFC 8945 5.2.3); else NULL. */
+	const struct cfg_key *key;
 	uint16_t error;             /* TSIG_FAILED: which check failed */
 	uint64_t time_signed;       /* the record's time, once a record was read */
 	const uint8_t *mac;         /* the request's MAC with its 2-byte size (in the message), or NULL */
@@ -70,12 +72,15 @@ long tsig_sign(const struct cfg_key *key, const uint8_t *prior, size_t prior_siz
 	       int timers_only, uint64_t now, uint16_t fudge, uint8_t *msg, size_t len,
 	       size_t cap, uint8_t *mac_out);
 
-/* RFC 8945 5.3.2: appends the unsigned TSIG record that answers a request
- * whose record was req with error (BADKEY, BADSIG, or BADTIME with now,
- * unix seconds, as other data) to msg, and adds one to its ARCOUNT. Returns
- * the new length or ERR_SPACE. */
-long tsig_put_error(const struct tsig_rr *req, uint16_t id, uint16_t error, uint64_t now,
-		    uint8_t *msg, size_t len, size_t cap);
+/* RFC 8945 5.3.2: appends the TSIG record that answers a request whose
+ * record was req with error to msg, and adds one to its ARCOUNT. BADKEY and
+ * BADSIG answers are unsigned (empty MAC; they must not be signed). BADTIME
+ * carries now (unix seconds) as other data and the request's time signed,
+ * and is signed with key, the request's, over the request's MAC (5.2.3); a
+ * NULL key leaves it unsigned. Returns the new length, ERR_SPACE, or
+ * -ENOMEM when the MAC cannot be computed. */
+long tsig_put_error(const struct tsig_rr *req, const struct cfg_key *key, uint16_t id,
+		    uint16_t error, uint64_t now, uint8_t *msg, size_t len, size_t cap);
 
 
 /* Frees the cached keyed contexts (at exit, for leak checkers). */

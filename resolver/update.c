@@ -836,6 +836,7 @@ static int verify_tsig(struct ctx *c, const uint8_t *req, size_t len, uint64_t n
 		break;
 	}
 	p->tsig_error = t.error;
+	p->error_key = t.key;   /* BADTIME: its answer is signed */
 	return refuse(p, RC_NOTAUTH, t.error == TSIG_BADKEY ? "unknown TSIG key or algorithm" :
 		      t.error == TSIG_BADSIG ? "TSIG signature does not verify" :
 		      "TSIG time is outside the allowed window");
@@ -1027,7 +1028,7 @@ size_t update_answer(const struct update_plan *plan, const uint8_t *req, size_t 
 		return bare_answer(req, RC_SERVFAIL, out, cap);
 	end = (long)w.pos;
 	if (plan->tsig_error && tsig_find(req, len, &t) == 1)
-		end = tsig_put_error(&t, wire_get16(req), plan->tsig_error, now,
+		end = tsig_put_error(&t, plan->error_key, wire_get16(req), plan->tsig_error, now,
 				     out, w.pos, cap);
 	else if (!plan->tsig_error && plan->key)
 		end = tsig_sign(plan->key, plan->request_mac, plan->request_mac_len, 0, now,

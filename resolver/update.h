@@ -30,6 +30,7 @@ struct update_plan {
 	const char *why;              /* EDE text (RFC 8914) for refusals, or NULL */
 	char why_buf[160];
 	const struct cfg_key *key;    /* the verified key, or NULL */
+	const struct cfg_key *error_key; /* BADTIME: the key whose MAC verified */
 	uint8_t request_mac[80];      /* the request's MAC rdata (u16 size + MAC) */
 	uint16_t request_mac_len;
 	uint64_t time_signed;         /* of the request */

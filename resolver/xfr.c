@@ -324,6 +324,7 @@ static void verify(struct xfer *t, const uint8_t *req, size_t len, const struct 
 	case TSIG_FAILED:
 		t->rcode = RC_NOTAUTH;
 		t->tsig_error = c.error;
+		t->error_key = c.key;   /* BADTIME: its answer is signed */
 		return;
 	case TSIG_OK:
 		break;
@@ -532,8 +533,8 @@ static int refuse(struct xfer *t, ldns_pkt *req, uint64_t now)
 
 		memcpy(t->buf, wire, n);
 		if (t->tsig_error && tsig_find(t->req, t->reqlen, &tr) == 1)
-			end = tsig_put_error(&tr, ldns_pkt_id(req), t->tsig_error, now, t->buf, n,
-					     sizeof(t->buf));
+			end = tsig_put_error(&tr, t->error_key, ldns_pkt_id(req), t->tsig_error, now,
+					     t->buf, n, sizeof(t->buf));
 		rc = end < 0 ? (int)end : t->emit(t->arg, t->buf, (size_t)end);
 	}
 	free(wire);

@@ -58,6 +58,7 @@ struct xfer {
 	uint16_t tsig_error;
 	const char *why;
 	const struct cfg_key *key;
+	const struct cfg_key *error_key; /* BADTIME: the key whose MAC verified */
 	uint8_t mac[2 + TSIG_MAC_MAX]; /* the request's, then the last message's (with its size) */
 	size_t mac_size;
 	uint64_t now;                /* unix s: the TSIG time of every message */

@@ -765,10 +765,11 @@ START_TEST(answer_signature_verifies)
 }
 END_TEST
 
-/* BADSIG, BADKEY and BADTIME answers carry the unsigned TSIG record of RFC
- * 8945 5.3.2 with the error, the request's key and algorithm, an empty MAC,
- * and for BADTIME the server's time as other data. A MAC cut short (5.2.2.1)
- * is BADSIG. */
+/* BADSIG and BADKEY answers carry the unsigned TSIG record of RFC 8945
+ * 5.3.2 with the error, the request's key and algorithm and an empty MAC.
+ * The BADTIME answer is signed with the request's key over its MAC (5.2.3),
+ * with the request's time signed and the server's time as other data. A
+ * MAC cut short (5.2.2.1) is BADSIG. */
 START_TEST(answer_tsig_errors)
 {
 	static uint8_t out[4096];
@@ -778,8 +779,9 @@ START_TEST(answer_tsig_errors)
 		{ "k256", NULL, 1000, TSIG_BADTIME } };
 
 	for (size_t i = 0; i < 3; i++) {
-		ldns_pkt *ans = NULL;
+		ldns_pkt *ans = NULL, *req = NULL;
 		const ldns_rr *t;
+		int badtime = c[i].error == TSIG_BADTIME;
 		uint64_t now = (uint64_t)time(NULL) + c[i].skew;
 		size_t n;
 		char *owner;
@@ -794,10 +796,28 @@ START_TEST(answer_tsig_errors)
 		owner = ldns_rdf2str(ldns_rr_owner(t));
 		ck_assert_str_eq(owner, !strcmp(c[i].key, "k256") ? "k256." : "nokey.");
 		free(owner);
-		ck_assert_uint_eq(ldns_rdf_size(ldns_rr_rdf(t, 3)), 2);      /* empty MAC */
+		/* An empty MAC, or hmac-sha256's 32 bytes. */
+		ck_assert_uint_eq(ldns_rdf_size(ldns_rr_rdf(t, 3)), badtime ? 2 + 32 : 2);
 		ck_assert_uint_eq(ldns_rdf2native_int16(ldns_rr_rdf(t, 4)), 0x4242);
 		ck_assert_uint_eq(ldns_rdf2native_int16(ldns_rr_rdf(t, 5)), c[i].error);
-		ck_assert_uint_eq(ldns_rdf_size(ldns_rr_rdf(t, 6)), c[i].error == TSIG_BADTIME ? 8 : 2);
+		ck_assert_uint_eq(ldns_rdf_size(ldns_rr_rdf(t, 6)), badtime ? 8 : 2);
+		if (badtime) {
+			const ldns_rr *rt;
+			const uint8_t *other = ldns_rdf_data(ldns_rr_rdf(t, 6)) + 2;
+			uint64_t at = 0;
+
+			ck_assert_int_eq(ldns_wire2pkt(&req, msg, msg_len), LDNS_STATUS_OK);
+			rt = ldns_pkt_tsig(req);
+			ck_assert(ldns_pkt_tsig_verify(ans, out, n, "k256", S256,
+						       ldns_rr_rdf(rt, 3)));
+			ck_assert(!ldns_pkt_tsig_verify(ans, out, n, "k256", S512,
+							ldns_rr_rdf(rt, 3)));
+			ck_assert_int_eq(ldns_rdf_compare(ldns_rr_rdf(t, 1), ldns_rr_rdf(rt, 1)), 0);
+			for (int b = 0; b < 6; b++)
+				at = at << 8 | other[b];
+			ck_assert_uint_eq(at, now);
+			ldns_pkt_free(req);
+		}
 		ldns_pkt_free(ans);
 	}
 	/* hmac-sha256 MAC cut to 16 bytes: rdata and lengths rewritten. */
