@@ -902,6 +902,7 @@ static int rdata_check(struct ctx *c, struct msg *m)
 	struct rec r;
 
 	m->opt = 0;
+	m->opt_rd = m->opt_len = 0;
 	for (unsigned i = 0; i < nrec; i++) {
 		if (rec_read(m, &off, &r) < 0 || rdata_view(m, &r, buf, &d, &len) < 0)
 			return refuse(c->plan, RC_FORMERR, "malformed record data");
