@@ -176,18 +176,15 @@ static struct vnode *node_get(struct builder *b, const uint8_t *name, size_t len
 {
 	uint32_t hash = wire_name_hash(name, len);
 	struct vnode *n = nametab_get(&b->v->names, name, len, hash);
-	uint8_t *copy;
 
 	if (n || b->nomem)
 		return n;
 	if (len <= 1)
 		return NULL; /* above every apex: cannot happen for names inside a namespace */
-	n = balloc(b, sizeof(*n));
-	copy = balloc(b, len);
-	if (!n || !copy)
+	n = balloc(b, sizeof(*n) + len);
+	if (!n)
 		return NULL;
-	memcpy(copy, name, len);
-	n->name = copy;
+	memcpy(n->name, name, len);
 	n->name_len = (uint8_t)len;
 	n->label_len = (uint8_t)(1 + name[0]);
 	n->kind = VN_ENT;
@@ -204,12 +201,12 @@ static struct vnode *node_get(struct builder *b, const uint8_t *name, size_t len
 
 static struct vnode *apex_new(struct builder *b, const struct ns *ns)
 {
-	struct vnode *n = balloc(b, sizeof(*n));
+	struct vnode *n = balloc(b, sizeof(*n) + ns->cfg->wire_len);
 	struct vns *vns = balloc(b, sizeof(*vns));
 
 	if (!n || !vns)
 		return NULL;
-	n->name = ns->cfg->wire;   /* the config outlives every view built from it */
+	memcpy(n->name, ns->cfg->wire, ns->cfg->wire_len);
 	n->name_len = (uint8_t)ns->cfg->wire_len;
 	n->label_len = (uint8_t)(ns->cfg->wire_len - 1);
 	n->kind = VN_APEX;

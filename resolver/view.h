@@ -38,11 +38,11 @@ struct vnode;
 #define VINST_AAAA_TAIL 26    /* type AAAA, IN, ttl, 16, address */
 
 /* One instance in a view: 72 bytes (a view may hold 100,000). The AAAA tail
- * lives in the arena, only for instances that have an IPv6 address. */
+ * lives in the arena, only for instances that have an IPv6 address. The
+ * fields answers read come last: the builder puts the instance's node right
+ * after it, so that an SRV target's instance, node and name are adjacent. */
 struct vinst {
-	const struct vnode *node;   /* <id>.<service>.<ns> */
 	const uint8_t *txt_tail;    /* TXT: attributes and health= */
-	const uint8_t *aaaa_tail;   /* VINST_AAAA_TAIL bytes, when has6 */
 	uint64_t expiry;            /* lease end, unix s; 0 = none */
 	/* Used while the view is built: the set last given this instance and
 	 * its SRV weight there, for that set's debugging listing. */
@@ -52,10 +52,12 @@ struct vinst {
 	uint16_t port;
 	uint16_t txt_len;
 	uint16_t build_srvw;
-	uint8_t has4, has6;
 	uint8_t health, origin;     /* enum health_state, enum origin */
 	uint8_t drained;
+	const uint8_t *aaaa_tail;   /* VINST_AAAA_TAIL bytes, when has6 */
 	uint8_t a_tail[VINST_A_TAIL];
+	uint8_t has4, has6;
+	const struct vnode *node;   /* <id>.<service>.<ns> */
 };
 
 /* One SRV target of a set, with its SRV head (type, class, ttl, rdlength,
@@ -96,18 +98,22 @@ struct vns {
 	uint16_t soa_neg_len;
 };
 
+/* A name of the view. Its wire form is inside it, after the fields every
+ * answer reads (those answers rarely need come first): with 100,000
+ * instances few nodes are in the cache, and the lookup's name comparison
+ * then brings in the node it finds. */
 struct vnode {
-	const uint8_t *name;        /* lower-cased wire name */
+	const struct vdebug *debug; /* VN_SET: the CH TXT listing */
+	const struct vns *ns;       /* negative answers */
+	const struct vrrset *rrsets;
+	const struct vnode *parent; /* NULL at a namespace apex */
+	const struct vset *set;     /* VN_SET */
+	const struct vinst *inst;   /* VN_INSTANCE */
 	uint8_t name_len;
 	uint8_t label_len;          /* bytes of name this node writes itself */
 	uint8_t kind;               /* enum vnode_kind */
 	uint8_t nrrsets;
-	const struct vnode *parent; /* NULL at a namespace apex */
-	const struct vns *ns;
-	const struct vset *set;     /* VN_SET */
-	const struct vinst *inst;   /* VN_INSTANCE */
-	const struct vdebug *debug; /* VN_SET */
-	const struct vrrset *rrsets;
+	uint8_t name[];             /* lower-cased wire name, name_len bytes */
 };
 
 struct view {
