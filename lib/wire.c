@@ -130,6 +130,7 @@ size_t wire_name_read(struct wire *w, uint8_t out[WIRE_NAME_MAX], int lower)
 {
 	size_t p, len = 0, resume = 0;
 	size_t limit; /* pointers must go strictly below this offset */
+	unsigned hops = 0;
 
 	if (w->err)
 		return 0;
@@ -149,7 +150,9 @@ size_t wire_name_read(struct wire *w, uint8_t out[WIRE_NAME_MAX], int lower)
 			target = (size_t)(c & 0x3F) << 8 | w->base[p + 1];
 			if (!resume)
 				resume = p + 2;
-			if (target >= limit)
+			/* A name has at most 127 labels; more hops than that are
+			 * pointers to pointers, which only cost the reader. */
+			if (target >= limit || ++hops > WIRE_NAME_MAX / 2)
 				goto bad;
 			limit = target;
 			p = target;

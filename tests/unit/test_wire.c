@@ -179,6 +179,26 @@ START_TEST(test_name_read_bad_pointer)
 	wire_skip(&w, 4);
 	ck_assert_uint_eq(wire_name_read(&w, out, 1), 0);
 	ck_assert_int_eq(w.err, ERR_MALFORMED);
+
+	/* The root, then pointers each to the one before: 127 hops are read,
+	 * 128 are refused. */
+	{
+		uint8_t chain[1 + 2 * 128];
+
+		chain[0] = 0;
+		for (size_t i = 0; i < 128; i++) {
+			chain[1 + 2 * i] = (uint8_t)(0xC0 | (2 * i) >> 8);
+			chain[2 + 2 * i] = (uint8_t)(i ? 2 * i - 1 : 0);
+		}
+		wire_init_ro(&w, chain, 1 + 2 * 127);
+		wire_skip(&w, 1 + 2 * 126);
+		ck_assert_uint_eq(wire_name_read(&w, out, 1), 1);
+		ck_assert_int_eq(w.err, 0);
+		wire_init_ro(&w, chain, sizeof(chain));
+		wire_skip(&w, 1 + 2 * 127);
+		ck_assert_uint_eq(wire_name_read(&w, out, 1), 0);
+		ck_assert_int_eq(w.err, ERR_MALFORMED);
+	}
 }
 END_TEST
 
