@@ -64,8 +64,10 @@ static int refuse(struct update_plan *p, int rcode, const char *fmt, ...)
 
 /* ---- the message, read in place ---- */
 
-enum { T_A = 1, T_NS = 2, T_CNAME = 5, T_SOA = 6, T_PTR = 12, T_MX = 15, T_TXT = 16,
-       T_AAAA = 28, T_SRV = 33, T_DNAME = 39, T_OPT = 41, T_ANY = 255 };
+enum { T_A = 1, T_NS = 2, T_MD = 3, T_MF = 4, T_CNAME = 5, T_SOA = 6, T_MB = 7, T_MG = 8,
+       T_MR = 9, T_PTR = 12, T_MINFO = 14, T_MX = 15, T_TXT = 16, T_RP = 17, T_AFSDB = 18,
+       T_RT = 21, T_PX = 26, T_AAAA = 28, T_SRV = 33, T_KX = 36, T_DNAME = 39, T_OPT = 41,
+       T_ANY = 255 };
 enum { C_IN = 1, C_NONE = 254, C_ANY = 255 };
 /* RFC 2136 2.2: zone, prerequisite, update and additional sections. */
 enum { SEC_ZONE, SEC_PREREQ, SEC_UPDATE, SEC_ADD };
@@ -157,10 +159,11 @@ static size_t rd_name(const struct msg *m, size_t at, size_t end, uint8_t out[WI
 #define RDATA_CANON_MAX (2 * WIRE_NAME_MAX + 20)
 
 /* The rdata of r as a record of its type, checked: names decompressed into
- * buf (types whose rdata holds names that may be compressed, RFC 3597 4),
- * other types in place. A, AAAA and TXT must have their shape; empty rdata
- * (deletes and prerequisites) is always well-formed. -1 when malformed:
- * the message is FORMERR, as a parser of every type would have it. */
+ * buf for the types whose rdata holds names that may be compressed (RFC
+ * 3597 4: RFC 1035's, and those later ones receivers decompress), other
+ * types in place, as opaque bytes. A, AAAA and TXT must have their shape;
+ * empty rdata (deletes and prerequisites) is always well-formed. -1 when
+ * malformed: the message is FORMERR. */
 static int rdata_view(const struct msg *m, const struct rec *r, uint8_t buf[RDATA_CANON_MAX],
 		      const uint8_t **data, size_t *len)
 {
@@ -179,8 +182,11 @@ static int rdata_view(const struct msg *m, const struct rec *r, uint8_t buf[RDAT
 			if (i + 1 + d[i] > r->rdlen)
 				return -1;
 		return 0;
-	case T_NS: case T_CNAME: case T_PTR: case T_DNAME: break;
-	case T_MX: fixed = 2; break;
+	case T_NS: case T_MD: case T_MF: case T_CNAME: case T_MB: case T_MG: case T_MR:
+	case T_PTR: case T_DNAME: break;
+	case T_MINFO: case T_RP: names = 2; break;
+	case T_MX: case T_AFSDB: case T_RT: case T_KX: fixed = 2; break;
+	case T_PX: fixed = 2, names = 2; break;
 	case T_SRV: fixed = 6; break;
 	case T_SOA: names = 2, tail = 20; break;
 	default: return 0;
@@ -737,6 +743,7 @@ static int served_count(void *arg, uint16_t type, const uint8_t *rd, size_t len)
 }
 
 struct rdata_key {
+	uint16_t type;
 	const uint8_t *rd;
 	size_t len;
 };
@@ -745,8 +752,7 @@ static int served_match(void *arg, uint16_t type, const uint8_t *rd, size_t len)
 {
 	const struct rdata_key *k = arg;
 
-	(void)type;
-	return len == k->len && !memcmp(rd, k->rd, len);
+	return type == k->type && len == k->len && !memcmp(rd, k->rd, len);
 }
 
 /* Value-dependent: the RRset at (owner, type) equals the set of prerequisite
@@ -766,6 +772,7 @@ static int rrset_equals(const struct ctx *c, const struct owner *o, const struct
 		    !wire_name_eq(p.owner, o->wire))
 			continue;
 		want++;
+		k.type = p.type;
 		if (!served(c, o, type, served_match, &k))
 			return 0;
 	}
@@ -773,12 +780,27 @@ static int rrset_equals(const struct ctx *c, const struct owner *o, const struct
 	return have == want;
 }
 
-static int prerequisites(struct ctx *c, const struct msg *m)
+/* 1 if a class IN prerequisite before the one at end has r's owner and
+ * type: rrset_equals already compared that whole RRset. */
+static int rrset_seen(const struct msg *m, size_t end, const struct rec *r)
 {
 	size_t off = m->at[SEC_PREREQ];
+	struct rec p;
+
+	while (off < end && rec_read(m, &off, &p) == 0)
+		if (p.cls == C_IN && p.type == r->type && p.olen == r->olen &&
+		    wire_name_eq(p.owner, r->owner))
+			return 1;
+	return 0;
+}
+
+static int prerequisites(struct ctx *c, const struct msg *m)
+{
+	size_t off = m->at[SEC_PREREQ], at;
 	struct rec rr;
 
 	for (unsigned i = 0; i < m->n[SEC_PREREQ]; i++) {
+		at = off;
 		struct owner o;
 		int exists;
 
@@ -789,7 +811,7 @@ static int prerequisites(struct ctx *c, const struct msg *m)
 		if (owner_of(c, rr.owner, rr.olen, &o) < 0)
 			return refuse(c->plan, RC_NOTZONE, "prerequisite %s is outside the zone", o.text);
 		if (rr.cls == C_IN) {
-			if (!rrset_equals(c, &o, m, rr.type))
+			if (!rrset_seen(m, at, &rr) && !rrset_equals(c, &o, m, rr.type))
 				return refuse(c->plan, RC_NXRRSET, "prerequisite RRset at %s differs", o.text);
 			continue;
 		}

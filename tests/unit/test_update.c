@@ -383,10 +383,14 @@ START_TEST(prerequisites_by_value)
 	const char *txt[] = { "t1.payments-v1.local. 0 IN TXT \"az=a\" \"health=healthy\"", NULL };
 	const char *txt_other[] = { "t1.payments-v1.local. 0 IN TXT \"az=b\" \"health=healthy\"",
 				    NULL };
+	/* t1's A and TXT rdata under type ANY: a value names its type too. */
+	const char *any[] = { "t1.payments-v1.local. 0 IN TYPE255 \\# 4 0a000105",
+			      "t1.payments-v1.local. 0 IN TYPE255 \\# 20 04617a3d610e6865616c74683d"
+			      "6865616c746879", NULL };
 	const char *up[] = { REG("t9", "10.0.1.90"), NULL };
 	struct { const char *const *pre; int rcode; } c[] = {
 		{ srv_all, 0 }, { srv_part, LDNS_RCODE_NXRRSET }, { srv_port, LDNS_RCODE_NXRRSET },
-		{ txt, 0 }, { txt_other, LDNS_RCODE_NXRRSET } };
+		{ txt, 0 }, { txt_other, LDNS_RCODE_NXRRSET }, { any, LDNS_RCODE_NXRRSET } };
 
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		build("local", c[i].pre, up, "k256", NULL, 0);
