@@ -267,7 +267,11 @@ client that outlives the server leaves the list of what was acknowledged.
 fraction of a second is within LO..HI ms, sends, and prints a second line
 "window=<ms before send> <ms after answer>" (wall clock), so a test can tell
 the second the server saw without counting python's start-up.
---kill PID sends SIGKILL to PID right after the last answer."""
+--kill PID sends SIGKILL to PID right after the last answer.
+--tsig-answer (one message): prints the answer's TSIG instead, whatever its
+error: "rcode=R tsig_error=E mac=verified|empty|bad other_len=N
+time_signed=request|other". dnspython will not check the MAC of an answer
+that carries a TSIG error, so its own digest code checks it here."""
 import argparse, os, signal, struct, sys, time
 import dns.edns, dns.exception, dns.message, dns.query, dns.rcode, dns.tsig, dns.update
 
@@ -288,6 +292,7 @@ ap.add_argument("--kill", type=int)
 ap.add_argument("--record")
 ap.add_argument("--timeout", type=float, default=5)
 ap.add_argument("--align", type=int, nargs=2)
+ap.add_argument("--tsig-answer", action="store_true")
 a = ap.parse_args()
 
 key = None
@@ -334,6 +339,35 @@ def send(m):
     return dns.rcode.to_text(r.rcode()), lease
 
 
+def tsig_answer(m):
+    seen = {}
+
+    def capture(wire, key, owner, rdata, now, request_mac, tsig_start, ctx=None, multi=False):
+        seen.update(wire=wire, key=key, rdata=rdata, request_mac=request_mac, start=tsig_start)
+
+    real = dns.tsig.validate
+    dns.tsig.validate = capture
+    try:
+        r = dns.query.udp(m, "127.0.0.1", port=a.port, timeout=a.timeout)
+    finally:
+        dns.tsig.validate = real
+    rd, wire = seen["rdata"], seen["wire"]
+    mac = "empty"
+    if rd.mac:
+        (ar,) = struct.unpack("!H", wire[10:12])
+        body = wire[:10] + struct.pack("!H", ar - 1) + wire[12:seen["start"]]
+        ctx = dns.tsig._digest(body, seen["key"], rd, None, seen["request_mac"], None, False)
+        try:
+            ctx.verify(rd.mac)
+            mac = "verified"
+        except dns.tsig.BadSignature:
+            mac = "bad"
+    return "rcode=%s tsig_error=%s mac=%s other_len=%d time_signed=%s" % (
+        dns.rcode.to_text(r.rcode()), {16: "BADSIG", 17: "BADKEY", 18: "BADTIME"}.get(
+            rd.error, rd.error), mac, len(rd.other),
+        "request" if rd.time_signed == m.tsig[0].time_signed else "other")
+
+
 def one():
     m = message()
     for line in sys.stdin:
@@ -354,6 +388,9 @@ def one():
     if a.align:
         while not a.align[0] <= time.time() * 1000 % 1000 <= a.align[1]:
             time.sleep(0.005)
+    if a.tsig_answer:
+        print(tsig_answer(m))
+        return
     before = int(time.time() * 1000)
     rc, lease = send(m)
     after = int(time.time() * 1000)

@@ -145,6 +145,17 @@ unchanged "wrong algorithm"
 out=$(upd --time-offset -1000 <<<'add task-9.payments-v1.local. 5 A 10.0.0.9')
 expect_eq "a TSIG time 1000 s off is NOTAUTH (BADTIME)" "$out" "rcode=NOTAUTH(BADTIME) lease=none"
 unchanged "stale TSIG time"
+# RFC 8945 5.2.3: the BADTIME answer is signed with the request's key, over
+# the request's MAC, and carries the server's time; BADSIG (5.3.2) is not.
+out=$(upd --time-offset -1000 --tsig-answer <<<'add task-9.payments-v1.local. 5 A 10.0.0.9')
+expect_eq "the BADTIME answer's MAC verifies in dnspython, with the request's time and the server's" \
+	"$out" "rcode=NOTAUTH tsig_error=BADTIME mac=verified other_len=6 time_signed=request"
+out=$("$PYDNS" "$T/upd.py" --port "$PORT" --tsig-answer \
+	--key "hmac-sha256:$UPD_KEY:$(head -c32 /dev/urandom | base64)" \
+	<<<'add task-9.payments-v1.local. 5 A 10.0.0.9')
+expect_eq "the BADSIG answer is unsigned" "$out" \
+	"rcode=NOTAUTH tsig_error=BADSIG mac=empty other_len=0 time_signed=request"
+unchanged "BADTIME and BADSIG answers"
 # A TSIG record whose class is not ANY (RFC 8945 4.2): the MAC would verify
 # (it is computed as if the class were ANY), but the record is malformed.
 tsig_class_in() {
