@@ -162,6 +162,42 @@ def cases():
     ok(m is not None and m[-11] == 0 and m[-10:-8] == b"\0\x29" and m[-6] == 1, "EDNS version 1: extended rcode BADVERS in OPT")
 
 
+def update(records, nrec=1, nopt=0):
+    """An unsigned UPDATE of zone local with records (wire form, nrec of
+    them) in its update section, then nopt OPT records."""
+    return (header(flags=5 << 11, ns=nrec, ar=nopt) + question("local", 6, 1) + records +
+            b"".join(opt() for _ in range(nopt)))
+
+
+def rr(rdtype, rdata, owner=None):
+    return (owner or name("t1.payments-v1.local")) + struct.pack("!HHIH", rdtype, 1, 5, len(rdata)) + rdata
+
+
+def update_cases():
+    a = b"\x0a\0\0\x05"
+    srv = struct.pack("!HHH", 0, 100, 5000)
+    expect("UPDATE, well-formed but unsigned", update(rr(1, a)), REFUSED, opcode=5)
+    expect("UPDATE, A record of 3 bytes", update(rr(1, a[:3])), FORMERR, opcode=5)
+    expect("UPDATE, AAAA record of 4 bytes", update(rr(28, a)), FORMERR, opcode=5)
+    expect("UPDATE, TXT string longer than its rdata", update(rr(16, b"\x05ab")), FORMERR, opcode=5)
+    expect("UPDATE, SRV target cut", update(rr(33, srv + b"\x02t1")), FORMERR, opcode=5)
+    expect("UPDATE, SRV with a byte after its target", update(rr(33, srv + b"\0\0")), FORMERR,
+           opcode=5)
+    expect("UPDATE, two OPT records", update(rr(1, a), nopt=2), FORMERR, opcode=5)
+    # A first record of a private type holds a root label, then 127
+    # compression pointers, each to the one before; the second record's
+    # owner is a pointer to one of them: to the last, 128 hops in all.
+    first = rr(65280, b"")
+    base = 12 + len(question("local", 6, 1)) + len(first)   # where its rdata starts
+    chain = b"\0" + b"".join(struct.pack("!H", 0xC000 | (base if i == 0 else base + 1 + 2 * (i - 1)))
+                             for i in range(127))
+    first = rr(65280, chain)
+    for hops, rcode in ((128, FORMERR), (127, REFUSED)):
+        owner = struct.pack("!H", 0xC000 | (base + 1 + 2 * (hops - 2)))
+        expect("UPDATE, an owner name through %d compression pointers" % hops,
+               update(first + rr(1, a, owner=owner), nrec=2), rcode, opcode=5)
+
+
 def random_packets(n):
     rnd = random.Random(1234)
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -212,6 +248,7 @@ def main():
     n = int(sys.argv[3]) if len(sys.argv) > 3 else 2000
     if mode in ("cases", "all"):
         cases()
+        update_cases()
     if mode in ("random", "all"):
         random_packets(n)
     return 1 if failed else 0

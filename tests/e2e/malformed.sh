@@ -1,7 +1,8 @@
 #!/bin/bash
-# tests/e2e/malformed.sh - broken queries get FORMERR/NOTIMP or no answer as
-# RFC 1035/6891 say, and none of them (nor thousands of random packets) stops
-# the server: a good query is answered after each (malformed.py).
+# tests/e2e/malformed.sh - broken queries and UPDATEs get FORMERR/NOTIMP or
+# no answer as RFC 1035/2136/6891 say, and none of them (nor thousands of
+# random packets) stops the server: a good query is answered after each
+# (malformed.py).
 . "$(dirname "$0")/lib.sh"
 need dig bind9-dnsutils
 
@@ -20,6 +21,12 @@ EOF
 	for i in $(seq 1 60); do
 		echo "          - {id: i$i, address: 127.0.2.$i, port: 80}"
 	done
+	# A key opens the UPDATE path, so that broken UPDATEs reach its reader.
+	cat <<EOF
+state_dir: $T/state
+keys:
+  - {name: k, algorithm: hmac-sha256, secret: "$(head -c32 /dev/urandom | base64)", allow: [payments-v1.local]}
+EOF
 } >"$T/meshdns.yaml"
 start_meshdns "$T/meshdns.yaml"
 
