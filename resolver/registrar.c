@@ -41,8 +41,7 @@ struct registrar {
 	uv_timer_t expiry;
 	uv_timer_t commit;           /* starts a sync commit_delay after the first waiting update */
 	uint64_t commit_delay_ns;    /* the config's commit_delay */
-	uint64_t delay_ns;           /* that, stretched by query load (registrar_set_load) */
-	double load;
+	double load;                 /* 0..1: how busy the query path is (registrar_set_load) */
 	uint64_t first_wait_ns;      /* when the oldest waiting update arrived */
 	int handles;                 /* timers not yet closed */
 	uint64_t armed;              /* unix second the expiry timer is set for; 0 none */
@@ -207,7 +206,6 @@ int registrar_new(struct registrar **out, uv_loop_t *loop, const char *state_dir
 	r->handles = 2;
 	r->open = 1;
 	r->commit_delay_ns = (uint64_t)reg->cfg->commit_delay_ms * 1000000u;
-	registrar_set_load(r, 0);
 	log_info("journal", "replayed dir=%s records=%llu", state_dir,
 		 (unsigned long long)journal_records(r->j));
 	arm_expiry(r);
@@ -239,17 +237,21 @@ void registrar_set_registry(struct registrar *r, struct registry *reg)
 	}
 	r->reg = reg;
 	r->commit_delay_ns = (uint64_t)reg->cfg->commit_delay_ms * 1000000u;
-	registrar_set_load(r, r->load);
 	arm_expiry(r);
 }
 
 void registrar_set_load(struct registrar *r, double share)
 {
+	r->load = share < 0 ? 0 : share > 1 ? 1 : share;
+}
+
+/* commit_delay, stretched towards REGISTRAR_BUSY_DELAY_MS by the load. */
+static uint64_t sync_delay_ns(const struct registrar *r)
+{
 	uint64_t busy = (uint64_t)REGISTRAR_BUSY_DELAY_MS * 1000000u;
 
-	r->load = share < 0 ? 0 : share > 1 ? 1 : share;
-	r->delay_ns = r->commit_delay_ns >= busy ? r->commit_delay_ns :
-		      r->commit_delay_ns + (uint64_t)((double)(busy - r->commit_delay_ns) * r->load);
+	return r->commit_delay_ns >= busy ? r->commit_delay_ns :
+	       r->commit_delay_ns + (uint64_t)((double)(busy - r->commit_delay_ns) * r->load);
 }
 
 /* Sends a's answer: the NOERROR one when ok, else its SERVFAIL one. */
@@ -398,17 +400,16 @@ static void commit_due(uv_timer_t *t)
  * view instead of with it. */
 static void kick_sync(struct registrar *r)
 {
-	uint64_t age;
+	uint64_t age, delay = sync_delay_ns(r);
 
 	if (r->syncing_now || !r->waiting)
 		return;
 	if (!r->closing && r->waiting->seq > r->published_seq)
 		return;
 	age = uv_hrtime() - r->first_wait_ns;
-	if (r->delay_ns && !r->closing && age < r->delay_ns) {
+	if (delay && !r->closing && age < delay) {
 		if (!uv_is_active((uv_handle_t *)&r->commit))
-			uv_timer_start(&r->commit, commit_due,
-				       (r->delay_ns - age + 999999) / 1000000, 0);
+			uv_timer_start(&r->commit, commit_due, (delay - age + 999999) / 1000000, 0);
 		return;
 	}
 	start_sync(r);
