@@ -111,37 +111,6 @@ static int rec_read(const struct msg *m, size_t *off, struct rec *r)
 	return w.err ? -1 : 0;
 }
 
-/* Finds where each section starts. The message has passed wire_msg_scan. */
-static int msg_open(struct msg *m, const uint8_t *req, size_t len)
-{
-	uint8_t name[WIRE_NAME_MAX];
-	struct rec r;
-	struct wire w;
-	size_t off;
-
-	m->m = req;
-	m->len = len;
-	for (int s = 0; s < 4; s++)
-		m->n[s] = wire_get16(req + 4 + 2 * s);
-	wire_init_ro(&w, req, len);
-	wire_skip(&w, 12);
-	for (unsigned i = 0; i < m->n[SEC_ZONE]; i++) {
-		wire_name_read(&w, name, 0);
-		wire_skip(&w, 4);
-	}
-	if (w.err)
-		return -1;
-	off = w.pos;
-	for (int s = SEC_PREREQ; s <= SEC_ADD; s++) {
-		m->at[s] = off;
-		for (unsigned i = 0; i < m->n[s]; i++)
-			if (rec_read(m, &off, &r) < 0)
-				return -1;
-	}
-	m->at[SEC_ZONE] = 12;
-	return 0;
-}
-
 /* A name inside rdata, decompressed: it must end at end. */
 static size_t rd_name(const struct msg *m, size_t at, size_t end, uint8_t out[WIRE_NAME_MAX],
 		      size_t *next)
@@ -206,6 +175,55 @@ static int rdata_view(const struct msg *m, const struct rec *r, uint8_t buf[RDAT
 	memcpy(buf + n, m->m + at, tail);
 	*data = buf;
 	*len = n + tail;
+	return 0;
+}
+
+enum { MSG_CUT = -1, MSG_BAD_RDATA = -2, MSG_TWO_OPTS = -3 };
+
+/* One walk over a message that passed wire_msg_scan: where each section
+ * starts, every record's rdata checked against its type (rdata_view;
+ * FORMERR before the TSIG is looked at, as a parser of the whole message
+ * would), and the OPT record, of which there may be one (RFC 6891 6.1.1). */
+static int msg_open(struct msg *m, const uint8_t *req, size_t len)
+{
+	uint8_t name[WIRE_NAME_MAX], buf[RDATA_CANON_MAX];
+	const uint8_t *d;
+	struct rec r;
+	struct wire w;
+	size_t off, dlen;
+
+	m->m = req;
+	m->len = len;
+	m->opt = 0;
+	m->opt_rd = m->opt_len = 0;
+	for (int s = 0; s < 4; s++)
+		m->n[s] = wire_get16(req + 4 + 2 * s);
+	wire_init_ro(&w, req, len);
+	wire_skip(&w, 12);
+	for (unsigned i = 0; i < m->n[SEC_ZONE]; i++) {
+		wire_name_read(&w, name, 0);
+		wire_skip(&w, 4);
+	}
+	if (w.err)
+		return MSG_CUT;
+	m->at[SEC_ZONE] = 12;
+	off = w.pos;
+	for (int s = SEC_PREREQ; s <= SEC_ADD; s++) {
+		m->at[s] = off;
+		for (unsigned i = 0; i < m->n[s]; i++) {
+			if (rec_read(m, &off, &r) < 0)
+				return MSG_CUT;
+			if (rdata_view(m, &r, buf, &d, &dlen) < 0)
+				return MSG_BAD_RDATA;
+			if (s != SEC_ADD || r.type != T_OPT)
+				continue;
+			if (m->opt)
+				return MSG_TWO_OPTS;
+			m->opt = 1;
+			m->opt_rd = r.rd;
+			m->opt_len = r.rdlen;
+		}
+	}
 	return 0;
 }
 
@@ -867,7 +885,7 @@ static int verify_tsig(struct ctx *c, const uint8_t *req, size_t len, uint64_t n
 
 /* ---- lease (RFC 9664) ---- */
 
-/* The lease from the OPT's UPDATE-LEASE option (rdata_check found the OPT),
+/* The lease from the OPT's UPDATE-LEASE option (msg_open found the OPT),
  * clamped to the namespace's bounds; without one, default_lease. */
 static void lease_of(struct ctx *c, const struct msg *m)
 {
@@ -912,39 +930,12 @@ static int zone_section(struct ctx *c, const struct msg *m)
 	return 0;
 }
 
-/* Every record's rdata has the shape of its type (FORMERR otherwise),
- * checked before the TSIG as a parser of the whole message would; and the
- * OPT record (RFC 6891), of which there may be one (6.1.1). */
-static int rdata_check(struct ctx *c, struct msg *m)
-{
-	uint8_t buf[RDATA_CANON_MAX];
-	const uint8_t *d;
-	size_t off = m->at[SEC_PREREQ], len;
-	unsigned nrec = m->n[SEC_PREREQ] + m->n[SEC_UPDATE] + m->n[SEC_ADD];
-	struct rec r;
-
-	m->opt = 0;
-	m->opt_rd = m->opt_len = 0;
-	for (unsigned i = 0; i < nrec; i++) {
-		if (rec_read(m, &off, &r) < 0 || rdata_view(m, &r, buf, &d, &len) < 0)
-			return refuse(c->plan, RC_FORMERR, "malformed record data");
-		if (r.type != T_OPT || i < m->n[SEC_PREREQ] + m->n[SEC_UPDATE])
-			continue;
-		if (m->opt)
-			return refuse(c->plan, RC_FORMERR, "more than one OPT record");
-		m->opt = 1;
-		m->opt_rd = r.rd;
-		m->opt_len = r.rdlen;
-	}
-	c->plan->edns = m->opt;
-	return 0;
-}
-
 int update_plan(const struct registry *reg, const uint8_t *req, size_t len,
 		uint64_t now, struct update_plan *plan)
 {
 	static struct ctx c;  /* large; the planner runs on the writer's thread only */
 	struct msg m;
+	int rc;
 
 	memset(plan, 0, offsetof(struct update_plan, changes));
 	plan->nchanges = 0;
@@ -956,13 +947,18 @@ int update_plan(const struct registry *reg, const uint8_t *req, size_t len,
 	c.reg = reg;
 	c.plan = plan;
 	/* RFC 2136 3.1.1 (counts that lie), RFC 8945 5.1 (TSIG last, once). */
-	if (wire_msg_scan(req, len) < 0 || msg_open(&m, req, len) < 0) {
+	if (wire_msg_scan(req, len) < 0 || (rc = msg_open(&m, req, len)) == MSG_CUT) {
 		refuse(plan, RC_FORMERR, "the sections do not match the header counts, or a TSIG"
 		       " record is not the last additional record");
 		return 0;
 	}
-	if (rdata_check(&c, &m) == 0 && verify_tsig(&c, req, len, now) == 0 &&
-	    zone_section(&c, &m) == 0) {
+	if (rc < 0) {
+		refuse(plan, RC_FORMERR, rc == MSG_BAD_RDATA ? "malformed record data" :
+		       "more than one OPT record");
+		return 0;
+	}
+	plan->edns = m.opt;
+	if (verify_tsig(&c, req, len, now) == 0 && zone_section(&c, &m) == 0) {
 		lease_of(&c, &m);
 		if (prerequisites(&c, &m) == 0 && update_section(&c, &m) == 0 &&
 		    finish_changes(&c, now) == 0)
