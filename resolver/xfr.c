@@ -308,12 +308,11 @@ static int key_allowed(const struct config *cfg, const struct cfg_namespace *ns,
 
 /* Verifies the request's TSIG (RFC 8945 5.2, tsig.c). Fills t->key and
  * t->mac, or t->rcode and t->tsig_error. */
-static void verify(struct xfer *t, const uint8_t *req, size_t len, const struct config *cfg,
-		   uint64_t now)
+static void verify(struct xfer *t, const uint8_t *req, size_t len, const struct config *cfg)
 {
 	struct tsig_check c;
 
-	switch (tsig_verify(cfg, req, len, now, &c)) {
+	switch (tsig_verify(cfg, req, len, t->now, &c)) {
 	case TSIG_UNSIGNED:
 		t->rcode = RC_REFUSED;
 		t->why = "zone transfers need a TSIG key listed in allow_transfer";
@@ -485,7 +484,7 @@ void put_raw(struct xfer *t, const uint8_t *rec, size_t len)
 /* A one-message answer with no records: the rcode, an EDE text for
  * refusals when the request had EDNS, and for TSIG errors the unsigned TSIG
  * record of RFC 8945 5.3.2. */
-static int refuse(struct xfer *t, ldns_pkt *req, uint64_t now)
+static int refuse(struct xfer *t, ldns_pkt *req)
 {
 	ldns_pkt *resp;
 	uint8_t *wire = NULL;
@@ -533,7 +532,7 @@ static int refuse(struct xfer *t, ldns_pkt *req, uint64_t now)
 
 		memcpy(t->buf, wire, n);
 		if (t->tsig_error && tsig_find(t->req, t->reqlen, &tr) == 1)
-			end = tsig_put_error(&tr, t->error_key, ldns_pkt_id(req), t->tsig_error, now,
+			end = tsig_put_error(&tr, t->error_key, ldns_pkt_id(req), t->tsig_error, t->now,
 					     t->buf, n, sizeof(t->buf));
 		rc = end < 0 ? (int)end : t->emit(t->arg, t->buf, (size_t)end);
 	}
@@ -568,7 +567,7 @@ static int64_t ixfr_serial_of(const ldns_pkt *pkt)
 }
 
 static int answer(struct xfr *x, struct xfer *t, const struct view *v,
-		  const struct config *cfg, ldns_pkt *pkt, int tcp, uint64_t now)
+		  const struct config *cfg, ldns_pkt *pkt, int tcp)
 {
 	uint8_t qname[WIRE_NAME_MAX];
 	const ldns_rr *q = ldns_rr_list_rr(ldns_pkt_question(pkt), 0);
@@ -579,12 +578,12 @@ static int answer(struct xfr *x, struct xfer *t, const struct view *v,
 	struct xns *xn;
 
 	if (ldns_rdf_size(o) > WIRE_NAME_MAX)
-		return refuse(t, NULL, now);
+		return refuse(t, NULL);
 	memcpy(qname, ldns_rdf_data(o), ldns_rdf_size(o));
 	wire_name_lower(qname);
 	if ((ns = ns_of(cfg, qname, ldns_rdf_size(o))) && v)
 		apex = view_lookup(v, qname, ldns_rdf_size(o), wire_name_hash(qname, ldns_rdf_size(o)));
-	verify(t, t->req, t->reqlen, cfg, now);
+	verify(t, t->req, t->reqlen, cfg);
 	if (t->rcode == RC_NOERROR && (!apex || ldns_rr_get_class(q) != LDNS_RR_CLASS_IN))
 		t->rcode = RC_NOTAUTH;
 	if (t->rcode == RC_NOERROR && !key_allowed(cfg, ns, t->key)) {
@@ -596,7 +595,7 @@ static int answer(struct xfr *x, struct xfer *t, const struct view *v,
 		t->why = NULL;
 	}
 	if (t->rcode != RC_NOERROR)
-		return refuse(t, pkt, now);
+		return refuse(t, pkt);
 	t->apex = apex;
 	if (!(xn = xns_get(x, ns)))
 		return -ENOMEM;
@@ -642,9 +641,9 @@ int xfr_answer(struct xfr *x, const struct view *v, const struct config *cfg,
 	 * is the last record (and leaks a second one). */
 	if (wire_msg_scan(req, len) < 0 || ldns_wire2pkt(&pkt, req, len) != LDNS_STATUS_OK ||
 	    ldns_rr_list_rr_count(ldns_pkt_question(pkt)) != 1) {
-		rc = refuse(t, NULL, unix_now);
+		rc = refuse(t, NULL);
 	} else {
-		rc = answer(x, t, v, cfg, pkt, tcp, unix_now);
+		rc = answer(x, t, v, cfg, pkt, tcp);
 	}
 	ldns_pkt_free(pkt);
 	free(t);
