@@ -98,7 +98,6 @@ static int mac_add(struct mac_entry *e, const void *p, size_t n)
 	return EVP_MAC_update(e->ctx, p, n) ? 0 : -1;
 }
 
-
 static void put48(uint8_t *p, uint64_t v)
 {
 	for (int i = 0; i < 6; i++)
@@ -106,43 +105,42 @@ static void put48(uint8_t *p, uint64_t v)
 }
 
 /* The MAC of a message (RFC 8945 4.3): prior (the MAC it answers, with its
- * size), the message without its TSIG with id as its ID and ARCOUNT as
- * given, then the TSIG variables, or the timers alone. Returns its length
- * (into out, TSIG_MAC_MAX bytes) or 0. */
+ * size), the message without its TSIG with v's original ID as its ID and
+ * ARCOUNT as given, then v's TSIG variables, or its timers alone. Returns
+ * its length (into out, TSIG_MAC_MAX bytes) or 0. */
 static size_t mac_of(const struct cfg_key *key, const uint8_t *prior, size_t prior_size,
-		     const uint8_t *msg, size_t len, uint16_t id, uint16_t arcount,
-		     const uint8_t *name, const uint8_t *alg, uint64_t time_signed, uint16_t fudge,
-		     uint16_t error, const uint8_t *other, uint16_t other_len, int timers_only,
-		     uint8_t *out)
+		     const uint8_t *msg, size_t len, uint16_t arcount, const struct tsig_rr *v,
+		     int timers_only, uint8_t *out)
 {
 	struct mac_entry *e = mac_begin(key);
-	uint8_t hdr[12], v[16];
+	uint8_t hdr[12], var[16];
 	size_t n = 0;
 
 	if (!e || e->size > TSIG_MAC_MAX || len < 12)
 		return 0;
 	memcpy(hdr, msg, 12);
-	wire_set16(hdr, id);
+	wire_set16(hdr, v->orig_id);
 	wire_set16(hdr + 10, arcount);
 	if ((prior_size && mac_add(e, prior, prior_size) < 0) || mac_add(e, hdr, 12) < 0 ||
 	    mac_add(e, msg + 12, len - 12) < 0)
 		return 0;
 	if (timers_only) {
-		put48(v, time_signed);
-		wire_set16(v + 6, fudge);
-		if (mac_add(e, v, 8) < 0)
+		put48(var, v->time_signed);
+		wire_set16(var + 6, v->fudge);
+		if (mac_add(e, var, 8) < 0)
 			return 0;
 	} else {
-		wire_set16(v, CLASS_ANY);
-		memset(v + 2, 0, 4);                    /* TTL */
-		if (mac_add(e, name, wire_name_len(name)) < 0 || mac_add(e, v, 6) < 0 ||
-		    mac_add(e, alg, wire_name_len(alg)) < 0)
+		wire_set16(var, CLASS_ANY);
+		memset(var + 2, 0, 4);                  /* TTL */
+		if (mac_add(e, v->name, wire_name_len(v->name)) < 0 || mac_add(e, var, 6) < 0 ||
+		    mac_add(e, v->alg, wire_name_len(v->alg)) < 0)
 			return 0;
-		put48(v, time_signed);
-		wire_set16(v + 6, fudge);
-		wire_set16(v + 8, error);
-		wire_set16(v + 10, other_len);
-		if (mac_add(e, v, 12) < 0 || (other_len && mac_add(e, other, other_len) < 0))
+		put48(var, v->time_signed);
+		wire_set16(var + 6, v->fudge);
+		wire_set16(var + 8, v->error);
+		wire_set16(var + 10, v->other_len);
+		if (mac_add(e, var, 12) < 0 ||
+		    (v->other_len && mac_add(e, v->other, v->other_len) < 0))
 			return 0;
 	}
 	if (!EVP_MAC_final(e->ctx, out, &n, TSIG_MAC_MAX) || n != e->size)
@@ -225,8 +223,7 @@ enum tsig_result tsig_verify(const struct config *cfg, const uint8_t *req, size_
 		return TSIG_FAILED;
 	}
 	/* A truncated MAC (RFC 8945 5.2.2.1) is not accepted: BADSIG. */
-	n = mac_of(key, NULL, 0, req, t.at, t.orig_id, (uint16_t)(wire_get16(req + 10) - 1), t.name,
-		   t.alg, t.time_signed, t.fudge, t.error, t.other, t.other_len, 0, mac);
+	n = mac_of(key, NULL, 0, req, t.at, (uint16_t)(wire_get16(req + 10) - 1), &t, 0, mac);
 	if (!n || n != t.mac_len || CRYPTO_memcmp(mac, t.mac + 2, n)) {
 		out->error = TSIG_BADSIG;
 		return TSIG_FAILED;
@@ -245,35 +242,33 @@ enum tsig_result tsig_verify(const struct config *cfg, const uint8_t *req, size_
 
 /* ---- writing ---- */
 
-/* Appends a TSIG record (owner name, algorithm alg) to msg and counts it. */
-static long put_record(uint8_t *msg, size_t len, size_t cap, const uint8_t *name,
-		       const uint8_t *alg, uint64_t time_signed, uint16_t fudge,
-		       const uint8_t *mac, uint16_t mac_len, uint16_t orig_id, uint16_t error,
-		       const uint8_t *other, uint16_t other_len)
+/* Appends the TSIG record v with mac (mac_len bytes) to msg and counts it. */
+static long put_record(uint8_t *msg, size_t len, size_t cap, const struct tsig_rr *v,
+		       const uint8_t *mac, uint16_t mac_len)
 {
 	struct wire w;
 	size_t rdlen_at;
 
 	wire_init(&w, msg, cap);
 	w.pos = len;
-	wire_put(&w, name, wire_name_len(name));
+	wire_put(&w, v->name, wire_name_len(v->name));
 	wire_put_u16(&w, TYPE_TSIG);
 	wire_put_u16(&w, CLASS_ANY);
 	wire_put_u32(&w, 0);
 	rdlen_at = w.pos;
 	wire_put_u16(&w, 0);
-	wire_put(&w, alg, wire_name_len(alg));
-	wire_put_u16(&w, (uint16_t)(time_signed >> 32));
-	wire_put_u32(&w, (uint32_t)time_signed);
-	wire_put_u16(&w, fudge);
+	wire_put(&w, v->alg, wire_name_len(v->alg));
+	wire_put_u16(&w, (uint16_t)(v->time_signed >> 32));
+	wire_put_u32(&w, (uint32_t)v->time_signed);
+	wire_put_u16(&w, v->fudge);
 	wire_put_u16(&w, mac_len);
 	if (mac_len)
 		wire_put(&w, mac, mac_len);
-	wire_put_u16(&w, orig_id);
-	wire_put_u16(&w, error);
-	wire_put_u16(&w, other_len);
-	if (other_len)
-		wire_put(&w, other, other_len);
+	wire_put_u16(&w, v->orig_id);
+	wire_put_u16(&w, v->error);
+	wire_put_u16(&w, v->other_len);
+	if (v->other_len)
+		wire_put(&w, v->other, v->other_len);
 	if (w.err || wire_get16(msg + 10) == 0xFFFF)
 		return ERR_SPACE;
 	wire_poke_u16(&w, rdlen_at, (uint16_t)(w.pos - rdlen_at - 2));
@@ -285,21 +280,21 @@ long tsig_sign(const struct cfg_key *key, const uint8_t *prior, size_t prior_siz
 	       int timers_only, uint64_t now, uint16_t fudge, uint8_t *msg, size_t len,
 	       size_t cap, uint8_t *mac_out)
 {
-	uint8_t name[WIRE_NAME_MAX], alg[WIRE_NAME_MAX], mac[TSIG_MAC_MAX];
+	struct tsig_rr v = { .time_signed = now, .fudge = fudge };
+	uint8_t mac[TSIG_MAC_MAX];
 	size_t n;
 	long end;
 
-	if (len < 12 || wire_name_from_text(key->name, name) < 0 ||
-	    wire_name_from_text(key->algorithm, alg) < 0)
+	if (len < 12 || wire_name_from_text(key->name, v.name) < 0 ||
+	    wire_name_from_text(key->algorithm, v.alg) < 0)
 		return ERR_SPACE;
-	wire_name_lower(name);
-	wire_name_lower(alg);
-	n = mac_of(key, prior, prior_size, msg, len, wire_get16(msg), wire_get16(msg + 10), name, alg, now,
-		   fudge, 0, NULL, 0, timers_only, mac);
+	wire_name_lower(v.name);
+	wire_name_lower(v.alg);
+	v.orig_id = wire_get16(msg);
+	n = mac_of(key, prior, prior_size, msg, len, wire_get16(msg + 10), &v, timers_only, mac);
 	if (!n)
 		return -ENOMEM;
-	end = put_record(msg, len, cap, name, alg, now, fudge, mac, (uint16_t)n, wire_get16(msg), 0,
-			 NULL, 0);
+	end = put_record(msg, len, cap, &v, mac, (uint16_t)n);
 	if (end >= 0 && mac_out) {
 		wire_set16(mac_out, (uint16_t)n);
 		memcpy(mac_out + 2, mac, n);
@@ -311,17 +306,19 @@ long tsig_put_error(const struct tsig_rr *req, const struct cfg_key *key, uint16
 		    uint16_t error, uint64_t now, uint8_t *msg, size_t len, size_t cap)
 {
 	uint8_t other[6], mac[TSIG_MAC_MAX];
-	uint16_t other_len = error == TSIG_BADTIME ? 6 : 0;
+	struct tsig_rr v = *req;   /* the request's names, time signed and fudge */
 	size_t n = 0;
 
 	put48(other, now);
+	v.orig_id = id;
+	v.error = error;
+	v.other = other;
+	v.other_len = error == TSIG_BADTIME ? 6 : 0;
 	/* The request's time signed, not ours: a client whose clock is off
 	 * can still check the answer, and learns the offset from other. */
 	if (key && error == TSIG_BADTIME && len >= 12 &&
-	    !(n = mac_of(key, req->mac, 2u + req->mac_len, msg, len, id, wire_get16(msg + 10),
-			 req->name, req->alg, req->time_signed, req->fudge, error, other,
-			 other_len, 0, mac)))
+	    !(n = mac_of(key, req->mac, 2u + req->mac_len, msg, len, wire_get16(msg + 10), &v, 0,
+			 mac)))
 		return -ENOMEM;
-	return put_record(msg, len, cap, req->name, req->alg, req->time_signed, req->fudge,
-			  n ? mac : NULL, (uint16_t)n, id, error, other, other_len);
+	return put_record(msg, len, cap, &v, n ? mac : NULL, (uint16_t)n);
 }
