@@ -73,7 +73,8 @@ void wire_poke_u16(struct wire *w, size_t at, uint16_t v);
 
 /* Reads a possibly compressed name at the cursor into out (uncompressed,
  * lower-cased when lower != 0). Pointers must point strictly backwards, so
- * loops are impossible, and a name may follow at most 127 of them. Returns the name length, or sets w->err and returns 0. */
+ * loops are impossible, and a name may follow at most 127 of them.
+ * Returns the name length, or sets w->err and returns 0. */
 size_t wire_name_read(struct wire *w, uint8_t out[WIRE_NAME_MAX], int lower);
 
 /* Length of a well-formed uncompressed wire name (including the root byte). */
