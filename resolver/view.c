@@ -530,28 +530,39 @@ static const struct vinst *vinst_of(struct builder *b, const struct instance *in
 static const struct vset *set_from_members(struct builder *b, struct wmember *wm, size_t m,
 					   const struct ns *ns)
 {
-	struct vset *s = balloc(b, sizeof(*s));
-	struct vmember *mem = balloc(b, (m ? m : 1) * sizeof(*mem));
-	uint32_t *idx4 = balloc(b, (m ? m : 1) * sizeof(uint32_t));
-	uint32_t *idx6 = balloc(b, (m ? m : 1) * sizeof(uint32_t));
-	uint64_t *cum4 = balloc(b, (m ? m : 1) * sizeof(uint64_t));
-	uint64_t *cum6 = balloc(b, (m ? m : 1) * sizeof(uint64_t));
+	struct vset *s;
+	struct vmember *mem;
+	uint8_t(*addr4)[4], (*addr6)[16];
+	uint64_t *cum4, *cum6;
 	double maxw = 0, sum = 0;
 	uint64_t c4 = 0, c6 = 0;
+	size_t m4 = 0, m6 = 0;
 
-	if (!s || !mem || !idx4 || !idx6 || !cum4 || !cum6)
-		return NULL;
 	for (size_t i = 0; i < m; i++) {
+		const struct vinst *vi = vinst_of(b, wm[i].in);
+
+		if (!vi)
+			return NULL;
+		m4 += vi->has4;
+		m6 += vi->has6;
 		maxw = wm[i].w > maxw ? wm[i].w : maxw;
 		sum += wm[i].w;
 	}
+	/* In the order answers read them: an A answer reads the set, cum4 and
+	 * addr4, adjacent; SRV answers the members. */
+	s = balloc(b, sizeof(*s));
+	cum4 = balloc(b, (m4 ? m4 : 1) * sizeof(*cum4));
+	addr4 = balloc(b, (m4 ? m4 : 1) * sizeof(*addr4));
+	mem = balloc(b, (m ? m : 1) * sizeof(*mem));
+	cum6 = m6 ? balloc(b, m6 * sizeof(*cum6)) : NULL;
+	addr6 = m6 ? balloc(b, m6 * sizeof(*addr6)) : NULL;
+	if (!s || !mem || !cum4 || !addr4 || (m6 && (!cum6 || !addr6)))
+		return NULL;
 	for (size_t i = 0; i < m; i++) {
 		const struct vinst *vi = vinst_of(b, wm[i].in);
 		uint64_t iw = (uint64_t)llround(wm[i].w / sum * 1e9);
 		long srvw = lround(wm[i].w / maxw * 65535.0);
 
-		if (!vi)
-			return NULL;
 		iw = iw ? iw : 1;
 		((struct vinst *)vi)->build_set = s;  /* built here, so not yet shared */
 		((struct vinst *)vi)->build_srvw = (uint16_t)(srvw < 1 ? 1 : srvw);
@@ -561,17 +572,18 @@ static const struct vset *set_from_members(struct builder *b, struct wmember *wm
 		wire_set16(mem[s->n].srv_head + 12, (uint16_t)(srvw < 1 ? 1 : srvw));
 		wire_set16(mem[s->n].srv_head + 14, wm[i].in->port);
 		if (vi->has4) {
-			idx4[s->n4] = s->n;
+			memcpy(addr4[s->n4], vi->a_tail + 10, 4);
 			cum4[s->n4++] = c4 += iw;
 		}
 		if (vi->has6) {
-			idx6[s->n6] = s->n;
+			memcpy(addr6[s->n6], vi->aaaa_tail + 10, 16);
 			cum6[s->n6++] = c6 += iw;
 		}
 		s->n++;
 	}
 	s->members = mem;
-	s->idx4 = idx4, s->idx6 = idx6, s->cum4 = cum4, s->cum6 = cum6;
+	s->cum4 = cum4, s->cum6 = cum6, s->addr4 = addr4, s->addr6 = addr6;
+	s->ttl = ns->cfg->ttl;
 	s->max_answers = ns->cfg->max_answers;
 	return s;
 }

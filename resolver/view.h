@@ -69,14 +69,20 @@ struct vmember {
 
 /* The answer set of a service or router: members with positive effective
  * weight (or every instance, when all are unhealthy and the namespace says
- * on_all_unhealthy: all). idx4/cum4 cover members with an IPv4 address. */
+ * on_all_unhealthy: all). cum4/addr4 cover the members with an IPv4 address,
+ * in member order, cum6/addr6 those with an IPv6 address: an A or AAAA
+ * answer reads the set alone, not the instances (with 100,000 instances each
+ * would be a cache miss). The arrays follow the set in the arena, those that
+ * address answers read first. */
 struct vset {
 	uint32_t n;
-	const struct vmember *members;
+	uint32_t ttl;               /* of the A and AAAA records */
 	uint32_t n4, n6;
-	const uint32_t *idx4, *idx6;
-	const uint64_t *cum4, *cum6;
 	uint32_t max_answers;
+	const uint64_t *cum4, *cum6;
+	const uint8_t (*addr4)[4];
+	const uint8_t (*addr6)[16];
+	const struct vmember *members;
 };
 
 /* The debugging listing of a service or router (class CH TXT at its name):

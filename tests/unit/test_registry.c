@@ -43,6 +43,19 @@ static long member(const struct view *v, const struct vset *s, const char *inst)
 	return -1;
 }
 
+/* The member behind the set's j-th IPv4 (v6 = 0) or IPv6 entry: entries
+ * follow the members with that address, in member order. */
+static long member_of_entry(const struct vset *s, uint32_t j, int v6)
+{
+	for (uint32_t i = 0; i < s->n; i++) {
+		const struct vinst *vi = s->members[i].inst;
+
+		if ((v6 ? vi->has6 : vi->has4) && j-- == 0)
+			return (long)i;
+	}
+	return -1;
+}
+
 /* Share of the whole IPv4 weight that instance inst holds (its cum4 step). */
 static double share4(const struct view *v, const struct vset *s, const char *inst)
 {
@@ -51,7 +64,7 @@ static double share4(const struct view *v, const struct vset *s, const char *ins
 	ck_assert_msg(m >= 0, "%s is not a member", inst);
 	ck_assert_uint_gt(s->n4, 0);
 	for (uint32_t j = 0; j < s->n4; j++) {
-		if (s->idx4[j] != (uint32_t)m)
+		if (member_of_entry(s, j, 0) != m)
 			continue;
 		uint64_t step = s->cum4[j] - (j ? s->cum4[j - 1] : 0);
 
@@ -75,20 +88,27 @@ static void assert_near(double got, double want, double tol, const char *what)
 		      what, got, want, tol);
 }
 
-/* The cum arrays must rise strictly (every member drawable) and the two
- * index arrays must point at members with that address family. */
+/* The cum arrays must rise strictly (every member drawable), the address
+ * arrays must hold the addresses of the members with that family, in member
+ * order, and there must be one entry per such member. */
 static void assert_set_sane(const struct vset *s)
 {
 	for (uint32_t j = 0; j < s->n4; j++) {
-		ck_assert_uint_lt(s->idx4[j], s->n);
-		ck_assert(s->members[s->idx4[j]].inst->has4);
+		long m = member_of_entry(s, j, 0);
+
+		ck_assert_int_ge(m, 0);
+		ck_assert_mem_eq(s->addr4[j], s->members[m].inst->a_tail + 10, 4);
 		ck_assert_uint_gt(s->cum4[j], j ? s->cum4[j - 1] : 0);
 	}
+	ck_assert_int_lt(member_of_entry(s, s->n4, 0), 0);
 	for (uint32_t j = 0; j < s->n6; j++) {
-		ck_assert_uint_lt(s->idx6[j], s->n);
-		ck_assert(s->members[s->idx6[j]].inst->has6);
+		long m = member_of_entry(s, j, 1);
+
+		ck_assert_int_ge(m, 0);
+		ck_assert_mem_eq(s->addr6[j], s->members[m].inst->aaaa_tail + 10, 16);
 		ck_assert_uint_gt(s->cum6[j], j ? s->cum6[j - 1] : 0);
 	}
+	ck_assert_int_lt(member_of_entry(s, s->n6, 1), 0);
 }
 
 /* ---- configs ---- */
@@ -433,7 +453,7 @@ START_TEST(test_router_same_target_twice)
 	assert_set_sane(s);
 	ck_assert_uint_le(s->n, 6);
 	for (uint32_t j = 0; j < s->n4; j++)
-		if (s->members[s->idx4[j]].inst->node == tnode(v, "a.svc.local."))
+		if (s->members[member_of_entry(s, j, 0)].inst->node == tnode(v, "a.svc.local."))
 			sum += (double)(s->cum4[j] - (j ? s->cum4[j - 1] : 0));
 	assert_near(sum / (double)s->cum4[s->n4 - 1], 0.5, 0.001, "a over all routes");
 	view_free(v);
