@@ -527,42 +527,51 @@ static const struct vinst *vinst_of(struct builder *b, const struct instance *in
 	return b->imap.key[i] ? b->imap.val[i] : NULL;
 }
 
-static const struct vset *set_from_members(struct builder *b, struct wmember *wm, size_t m,
-					   const struct ns *ns)
+/* A set for m members, with its arrays in the order answers read them: an
+ * address answer reads the set, cum4 and addr4; SRV answers the members.
+ * Only the registry is read (the instances' vinsts may not exist yet). */
+static struct vset *set_alloc(struct builder *b, const struct wmember *wm, size_t m)
 {
-	struct vset *s;
-	struct vmember *mem;
-	uint8_t(*addr4)[4], (*addr6)[16];
-	uint64_t *cum4, *cum6;
-	double maxw = 0, sum = 0;
-	uint64_t c4 = 0, c6 = 0;
+	struct vset *s = balloc(b, sizeof(*s));
 	size_t m4 = 0, m6 = 0;
 
 	for (size_t i = 0; i < m; i++) {
-		const struct vinst *vi = vinst_of(b, wm[i].in);
+		m4 += wm[i].in->has4 != 0;
+		m6 += wm[i].in->has6 != 0;
+	}
+	if (!s)
+		return NULL;
+	s->cum4 = balloc(b, (m4 ? m4 : 1) * sizeof(*s->cum4));
+	s->addr4 = balloc(b, (m4 ? m4 : 1) * sizeof(*s->addr4));
+	s->members = balloc(b, (m ? m : 1) * sizeof(*s->members));
+	s->cum6 = m6 ? balloc(b, m6 * sizeof(*s->cum6)) : NULL;
+	s->addr6 = m6 ? balloc(b, m6 * sizeof(*s->addr6)) : NULL;
+	if (!s->cum4 || !s->addr4 || !s->members || (m6 && (!s->cum6 || !s->addr6)))
+		return NULL;
+	return s;
+}
 
-		if (!vi)
-			return NULL;
-		m4 += vi->has4;
-		m6 += vi->has6;
+/* Fills s (from set_alloc with the same members) once their vinsts exist. */
+static const struct vset *set_fill(struct builder *b, struct vset *s, const struct wmember *wm,
+				   size_t m, const struct ns *ns)
+{
+	struct vmember *mem = (struct vmember *)s->members;
+	uint8_t(*addr4)[4] = (uint8_t(*)[4])s->addr4, (*addr6)[16] = (uint8_t(*)[16])s->addr6;
+	uint64_t *cum4 = (uint64_t *)s->cum4, *cum6 = (uint64_t *)s->cum6;
+	double maxw = 0, sum = 0;
+	uint64_t c4 = 0, c6 = 0;
+
+	for (size_t i = 0; i < m; i++) {
 		maxw = wm[i].w > maxw ? wm[i].w : maxw;
 		sum += wm[i].w;
 	}
-	/* In the order answers read them: an A answer reads the set, cum4 and
-	 * addr4, adjacent; SRV answers the members. */
-	s = balloc(b, sizeof(*s));
-	cum4 = balloc(b, (m4 ? m4 : 1) * sizeof(*cum4));
-	addr4 = balloc(b, (m4 ? m4 : 1) * sizeof(*addr4));
-	mem = balloc(b, (m ? m : 1) * sizeof(*mem));
-	cum6 = m6 ? balloc(b, m6 * sizeof(*cum6)) : NULL;
-	addr6 = m6 ? balloc(b, m6 * sizeof(*addr6)) : NULL;
-	if (!s || !mem || !cum4 || !addr4 || (m6 && (!cum6 || !addr6)))
-		return NULL;
 	for (size_t i = 0; i < m; i++) {
 		const struct vinst *vi = vinst_of(b, wm[i].in);
 		uint64_t iw = (uint64_t)llround(wm[i].w / sum * 1e9);
 		long srvw = lround(wm[i].w / maxw * 65535.0);
 
+		if (!vi)
+			return NULL;
 		iw = iw ? iw : 1;
 		((struct vinst *)vi)->build_set = s;  /* built here, so not yet shared */
 		((struct vinst *)vi)->build_srvw = (uint16_t)(srvw < 1 ? 1 : srvw);
@@ -581,8 +590,6 @@ static const struct vset *set_from_members(struct builder *b, struct wmember *wm
 		}
 		s->n++;
 	}
-	s->members = mem;
-	s->cum4 = cum4, s->cum6 = cum6, s->addr4 = addr4, s->addr6 = addr6;
 	s->ttl = ns->cfg->ttl;
 	s->max_answers = ns->cfg->max_answers;
 	return s;
@@ -698,26 +705,41 @@ static void add_ns(struct builder *b, const struct ns *ns, struct wmember *wm)
 	else
 		synth_soa(b, apex, ns);
 	negative_soa(b, apex);
-	for (size_t s = 0; s < ns->nservices; s++)
-		for (size_t i = 0; i < ns->services[s].n; i++)
-			if (!vinst_new(b, ns->services[s].inst[i]) && !b->nomem)
-				b->nomem = 1;
+	/* Per service, its node, set and set arrays first, adjacent (an address
+	 * answer reads nothing else), then its instances (vinst and node each). */
 	for (size_t s = 0; s < ns->nservices && !b->nomem; s++) {
 		const struct service *svc = &ns->services[s];
-		size_t m = service_members(b, svc, wm);
-		const struct vset *set = set_from_members(b, wm, m, ns);
+		size_t m;
+		struct vset *set;
+		const struct vset *done;
 
-		add_set_nodes(b, svc->name, svc->wire, svc->wire_len, set, debug_of(b, &svc, 1, set));
+		if (!node_get(b, svc->wire, svc->wire_len))
+			break;
+		m = service_members(b, svc, wm);
+		set = set_alloc(b, wm, m);
+		for (size_t i = 0; i < svc->n; i++)
+			if (!vinst_new(b, svc->inst[i]) && !b->nomem)
+				b->nomem = 1;
+		done = set && !b->nomem ? set_fill(b, set, wm, m, ns) : NULL;
+		add_set_nodes(b, svc->name, svc->wire, svc->wire_len, done,
+			      debug_of(b, &svc, 1, done));
 	}
 	for (size_t r = 0; r < ns->nrouters && !b->nomem; r++) {
 		const struct router *rt = &ns->routers[r];
 		const struct service *targets[64];
-		size_t m = router_members(b, rt, wm), nt = 0;
-		const struct vset *set = set_from_members(b, wm, m, ns);
+		size_t m, nt = 0;
+		struct vset *set;
+		const struct vset *done;
 
+		if (!node_get(b, rt->wire, rt->wire_len))
+			break;
+		m = router_members(b, rt, wm);
+		set = set_alloc(b, wm, m);
+		done = set ? set_fill(b, set, wm, m, ns) : NULL;
 		for (size_t i = 0; i < rt->nroutes && nt < 64; i++)
 			targets[nt++] = rt->routes[i].target;
-		add_set_nodes(b, rt->name, rt->wire, rt->wire_len, set, debug_of(b, targets, nt, set));
+		add_set_nodes(b, rt->name, rt->wire, rt->wire_len, done,
+			      debug_of(b, targets, nt, done));
 	}
 }
 
