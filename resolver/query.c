@@ -72,7 +72,7 @@ void query_ctx_init(struct query_ctx *q, uint64_t seed)
 
 /* ---- compression ---- */
 
-static uint16_t comp_find(const struct query_ctx *q, const struct vnode *n)
+static uint16_t comp_lookup(const struct query_ctx *q, const struct vnode *n)
 {
 	for (unsigned i = 0; i < q->ncomp; i++)
 		if (q->comp_node[i] == n)
@@ -82,10 +82,37 @@ static uint16_t comp_find(const struct query_ctx *q, const struct vnode *n)
 
 static void comp_add(struct query_ctx *q, const struct vnode *n, size_t off)
 {
-	if (q->ncomp < QUERY_COMP_MAX && off < 0x4000 && !comp_find(q, n)) {
+	if (q->ncomp < QUERY_COMP_MAX && off < 0x4000 && !comp_lookup(q, n)) {
 		q->comp_node[q->ncomp] = n;
 		q->comp_off[q->ncomp++] = (uint16_t)off;
 	}
+}
+
+/* Enters the question's ancestors that comp_question left for later. */
+static void comp_expand(struct query_ctx *q)
+{
+	size_t at = q->comp_rest_off;
+
+	for (const struct vnode *p = q->comp_rest; p; p = p->parent) {
+		comp_add(q, p, at);
+		at += p->label_len;
+	}
+	q->comp_rest = NULL;
+}
+
+/* The offset n's name was written at, or 0. The question's ancestors are
+ * entered on the first miss, before any name the answer writes: most
+ * answers only point at the question's own name, and with a large view
+ * reading its parent node is a cache miss. */
+static uint16_t comp_find(struct query_ctx *q, const struct vnode *n)
+{
+	uint16_t off = comp_lookup(q, n);
+
+	if (!off && q->comp_rest) {
+		comp_expand(q);
+		off = comp_lookup(q, n);
+	}
+	return off;
 }
 
 /* Forgets offsets at or after pos (their bytes were rolled back). */
@@ -101,17 +128,19 @@ static void comp_trim(struct query_ctx *q, size_t pos)
 	q->ncomp = k;
 }
 
-/* Registers node and its ancestors as written at off (inside the question). */
+/* Registers node as written at off (inside the question), its ancestors
+ * when first needed (comp_find). */
 static void comp_question(struct query_ctx *q, const struct vnode *n, size_t off)
 {
-	for (; n; n = n->parent) {
-		comp_add(q, n, off);
-		off += n->label_len;
-	}
+	comp_add(q, n, off);
+	q->comp_rest = n->parent;
+	q->comp_rest_off = (uint16_t)(off + n->label_len);
 }
 
 static void put_name(struct query_ctx *q, struct wire *w, const struct vnode *n, int compress)
 {
+	if (!compress && q->comp_rest)
+		comp_expand(q);
 	for (; n; n = n->parent) {
 		uint16_t off = compress ? comp_find(q, n) : 0;
 
@@ -712,6 +741,7 @@ size_t query_process(struct query_ctx *q, const struct view *v, const uint8_t *r
 		return 0; /* nothing to answer to, or a response: never reply */
 	}
 	q->ncomp = 0;
+	q->comp_rest = NULL;
 	opcode = (r.flags >> 11) & 0xF;
 	have_q = qd == 1 && parse_question(&w, &r) == RC_NOERROR;
 	rc = opcode != 0 ? RC_NOTIMP : !have_q ? RC_FORMERR :

@@ -51,6 +51,8 @@ struct query_ctx {
 	const struct vnode *comp_node[QUERY_COMP_MAX];
 	uint16_t comp_off[QUERY_COMP_MAX];
 	unsigned ncomp;
+	const struct vnode *comp_rest; /* the question's ancestors not yet in comp_node */
+	uint16_t comp_rest_off;        /* where comp_rest's name starts */
 	struct query_stats stats;
 	struct cache *cache;     /* non-NULL when names outside our namespaces are
 				    forwarded: answered from it, or via fwd */
