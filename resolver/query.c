@@ -428,8 +428,9 @@ static void answer_chaos(const struct view *v, struct answer *a, const struct re
 {
 	const struct vnode *n = view_lookup(v, r->qname, r->qname_len, r->qhash);
 
-	if (n && n->debug && (r->qtype == T_TXT || r->qtype == T_ANY)) {
-		answer_listing(a, n->debug);
+	if (n && n->kind == VN_SET && n->set && n->set->debug &&
+	    (r->qtype == T_TXT || r->qtype == T_ANY)) {
+		answer_listing(a, n->set->debug);
 		return;
 	}
 	static const uint8_t vb[] = "\007version\004bind";

@@ -551,9 +551,10 @@ static struct vset *set_alloc(struct builder *b, const struct wmember *wm, size_
 	return s;
 }
 
-/* Fills s (from set_alloc with the same members) once their vinsts exist. */
-static const struct vset *set_fill(struct builder *b, struct vset *s, const struct wmember *wm,
-				   size_t m, const struct ns *ns)
+/* Fills s (from set_alloc with the same members) once their vinsts exist.
+ * Returns 0, or -1 when a member has no vinst (the build ran out of memory). */
+static int set_fill(struct builder *b, struct vset *s, const struct wmember *wm, size_t m,
+		    const struct ns *ns)
 {
 	struct vmember *mem = (struct vmember *)s->members;
 	uint8_t(*addr4)[4] = (uint8_t(*)[4])s->addr4, (*addr6)[16] = (uint8_t(*)[16])s->addr6;
@@ -571,7 +572,7 @@ static const struct vset *set_fill(struct builder *b, struct vset *s, const stru
 		long srvw = lround(wm[i].w / maxw * 65535.0);
 
 		if (!vi)
-			return NULL;
+			return -1;
 		iw = iw ? iw : 1;
 		((struct vinst *)vi)->build_set = s;  /* built here, so not yet shared */
 		((struct vinst *)vi)->build_srvw = (uint16_t)(srvw < 1 ? 1 : srvw);
@@ -592,7 +593,7 @@ static const struct vset *set_fill(struct builder *b, struct vset *s, const stru
 	}
 	s->ttl = ns->cfg->ttl;
 	s->max_answers = ns->cfg->max_answers;
-	return s;
+	return 0;
 }
 
 static size_t service_members(struct builder *b, const struct service *svc, struct wmember *wm)
@@ -667,7 +668,7 @@ static const struct vdebug *debug_of(struct builder *b, const struct service *co
 }
 
 static void add_set_nodes(struct builder *b, const char *label, const uint8_t *wire,
-			  size_t len, const struct vset *set, const struct vdebug *debug)
+			  size_t len, const struct vset *set)
 {
 	uint8_t srv[WIRE_NAME_MAX];
 	size_t ll = strlen(label);
@@ -677,7 +678,6 @@ static void add_set_nodes(struct builder *b, const char *label, const uint8_t *w
 		return;
 	n->kind = VN_SET;
 	n->set = set;
-	n->debug = debug;
 	/* _label._tcp.<ns>, for clients that look up SRV the RFC 2782 way. */
 	if (len - 1 - ll + ll + 2 + 5 > WIRE_NAME_MAX)
 		return;
@@ -691,7 +691,6 @@ static void add_set_nodes(struct builder *b, const char *label, const uint8_t *w
 		return;
 	n->kind = VN_SET;
 	n->set = set;
-	n->debug = debug;
 }
 
 static void add_ns(struct builder *b, const struct ns *ns, struct wmember *wm)
@@ -711,7 +710,6 @@ static void add_ns(struct builder *b, const struct ns *ns, struct wmember *wm)
 		const struct service *svc = &ns->services[s];
 		size_t m;
 		struct vset *set;
-		const struct vset *done;
 
 		if (!node_get(b, svc->wire, svc->wire_len))
 			break;
@@ -720,26 +718,31 @@ static void add_ns(struct builder *b, const struct ns *ns, struct wmember *wm)
 		for (size_t i = 0; i < svc->n; i++)
 			if (!vinst_new(b, svc->inst[i]) && !b->nomem)
 				b->nomem = 1;
-		done = set && !b->nomem ? set_fill(b, set, wm, m, ns) : NULL;
-		add_set_nodes(b, svc->name, svc->wire, svc->wire_len, done,
-			      debug_of(b, &svc, 1, done));
+		if (!set || b->nomem || set_fill(b, set, wm, m, ns) < 0 ||
+		    !(set->debug = debug_of(b, &svc, 1, set))) {
+			b->nomem = 1;
+			break;
+		}
+		add_set_nodes(b, svc->name, svc->wire, svc->wire_len, set);
 	}
 	for (size_t r = 0; r < ns->nrouters && !b->nomem; r++) {
 		const struct router *rt = &ns->routers[r];
 		const struct service *targets[64];
 		size_t m, nt = 0;
 		struct vset *set;
-		const struct vset *done;
 
 		if (!node_get(b, rt->wire, rt->wire_len))
 			break;
 		m = router_members(b, rt, wm);
 		set = set_alloc(b, wm, m);
-		done = set ? set_fill(b, set, wm, m, ns) : NULL;
 		for (size_t i = 0; i < rt->nroutes && nt < 64; i++)
 			targets[nt++] = rt->routes[i].target;
-		add_set_nodes(b, rt->name, rt->wire, rt->wire_len, done,
-			      debug_of(b, targets, nt, done));
+		if (!set || set_fill(b, set, wm, m, ns) < 0 ||
+		    !(set->debug = debug_of(b, targets, nt, set))) {
+			b->nomem = 1;
+			break;
+		}
+		add_set_nodes(b, rt->name, rt->wire, rt->wire_len, set);
 	}
 }
 

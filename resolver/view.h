@@ -33,6 +33,7 @@ struct vrrset {
 };
 
 struct vnode;
+struct vdebug;
 
 #define VINST_A_TAIL 14       /* type A, IN, ttl, 4, address */
 #define VINST_AAAA_TAIL 26    /* type AAAA, IN, ttl, 16, address */
@@ -83,6 +84,7 @@ struct vset {
 	const uint8_t (*addr4)[4];
 	const uint8_t (*addr6)[16];
 	const struct vmember *members;
+	const struct vdebug *debug; /* the CH TXT listing at the set's names */
 };
 
 /* The debugging listing of a service or router (class CH TXT at its name):
@@ -104,17 +106,16 @@ struct vns {
 	uint16_t soa_neg_len;
 };
 
-/* A name of the view. Its wire form is inside it, after the fields every
- * answer reads (those answers rarely need come first): with 100,000
- * instances few nodes are in the cache, and the lookup's name comparison
- * then brings in the node it finds. */
+/* A name of the view: 36 bytes, then its wire form. A set's and an
+ * instance's node hold one pointer to what they answer with. */
 struct vnode {
-	const struct vdebug *debug; /* VN_SET: the CH TXT listing */
 	const struct vns *ns;       /* negative answers */
 	const struct vrrset *rrsets;
 	const struct vnode *parent; /* NULL at a namespace apex */
-	const struct vset *set;     /* VN_SET */
-	const struct vinst *inst;   /* VN_INSTANCE */
+	union {
+		const struct vset *set;     /* VN_SET */
+		const struct vinst *inst;   /* VN_INSTANCE */
+	};
 	uint8_t name_len;
 	uint8_t label_len;          /* bytes of name this node writes itself */
 	uint8_t kind;               /* enum vnode_kind */
