@@ -130,9 +130,11 @@ expect_eq "and the 54 others are there" "$(srv_count payments-v1.local)" 54
 # Registering again exactly what is registered, without a lease, changes
 # nothing and writes nothing to the journal. With a lease, only the lease
 # moves: that is journaled, and a renewal acknowledged just before kill -9
-# holds the instance past the first lease's end. Registered at t (lease 4,
-# so it ends by t+4 and is removed by t+4.9), renewed at t+3 (ends at t+6 or
-# later): after kill -9 and a restart it must still answer at t+5.4.
+# holds the instance past the first lease's end. Registered at t (lease 6,
+# so it ends by t+6 and is removed by t+6.9), renewed at t+3 (ends at t+9 or
+# later): after kill -9 and a restart it must still answer at t+7.4. The
+# renewal must reach the server while the first lease holds, or it is a new
+# registration: 3 s leave room for a slow start of the client.
 REG_SAME='add same-1.payments-v2.local. 5 A 10.9.1.1
 add payments-v2.local. 5 SRV 0 100 5000 same-1.payments-v2.local.'
 out=$(upd <<<"$REG_SAME")
@@ -144,17 +146,17 @@ expect_eq "it wrote nothing to the journal ($J0 bytes)" "$(stat -c %s "$STATE/jo
 REG_RENEW='add renew-1.payments-v2.local. 5 A 10.9.1.2
 add payments-v2.local. 5 SRV 0 100 5000 renew-1.payments-v2.local.'
 t=$(wall_ms)
-out=$(upd --lease 4 <<<"$REG_RENEW")
-expect_eq "renew-1 registers with a 4 s lease" "$out" "rcode=NOERROR lease=4"
+out=$(upd --lease 6 <<<"$REG_RENEW")
+expect_eq "renew-1 registers with a 6 s lease" "$out" "rcode=NOERROR lease=6"
 J1=$(stat -c %s "$STATE/journal")
 sleep "$(secs_until $((t + 3000)))"
-out=$(upd --lease 4 --kill "$MESHDNS_PID" <<<"$REG_RENEW")
-expect_eq "renew-1 renews at t+3 s, kill -9 right after the answer" "$out" "rcode=NOERROR lease=4"
+out=$(upd --lease 6 --kill "$MESHDNS_PID" <<<"$REG_RENEW")
+expect_eq "renew-1 renews at t+3 s, kill -9 right after the answer" "$out" "rcode=NOERROR lease=6"
 check "the renewal was journaled ($J1 bytes before)" [ "$(stat -c %s "$STATE/journal")" -gt "$J1" ]
-check "and logged as a renewal" grep -q 'accepted changes=1 lease=4 (renewal)' "$MESHDNS_LOG"
+check "and logged as a renewal" grep -q 'accepted changes=1 lease=6 (renewal)' "$MESHDNS_LOG"
 kill9_meshdns
 start_meshdns "$CFG" "$T/meshdns-renew.log"
-sleep "$(secs_until $((t + 5400)))"
+sleep "$(secs_until $((t + 7400)))"
 check "renew-1 still answers at t+$(( $(wall_ms) - t )) ms, after the first lease's end" \
 	is_present renew-1.payments-v2.local
 check "same-1 is there" is_present same-1.payments-v2.local
