@@ -397,8 +397,13 @@ static struct vinst *vinst_new(struct builder *b, const struct instance *in)
 	node = node_get(b, name, len);
 	if (!node)
 		return NULL;
-	node->kind = VN_INSTANCE;
-	node->inst = vi;
+	/* An instance named as a service's or router's SRV name (service
+	 * "_tcp", instance "_web": _web._tcp.<ns>) leaves the name to the set,
+	 * whichever of the two is built first. */
+	if (node->kind != VN_SET) {
+		node->kind = VN_INSTANCE;
+		node->inst = vi;
+	}
 	vi->node = node;
 	imap_put(&b->imap, in, vi);
 	vi->has4 = (uint8_t)in->has4;

@@ -712,6 +712,52 @@ START_TEST(test_zone_conflict_router_srv_name)
 }
 END_TEST
 
+/* Service _tcp's instance _web is named as service web's SRV name,
+ * _web._tcp.local: the name answers web's SRV set, in either order of the
+ * two services in the config. */
+START_TEST(test_instance_named_as_srv_name)
+{
+	static const char *const orders[2][2] = {
+		{ "      web:\n", "      _tcp:\n" }, { "      _tcp:\n", "      web:\n" },
+	};
+
+	for (int o = 0; o < 2; o++) {
+		char yaml[1024], err[CFG_ERR_MAX];
+		struct config *cfg = NULL;
+		struct registry *reg = NULL;
+		struct view *v = NULL;
+		const struct vset *s;
+		size_t len = 0;
+
+		len += (size_t)snprintf(yaml + len, sizeof(yaml) - len,
+					"listen: [\"127.0.0.1:0\"]\nnamespaces:\n  - name: local\n"
+					"    services:\n");
+		for (int k = 0; k < 2; k++) {
+			int web = orders[o][k][6] == 'w';
+
+			len += (size_t)snprintf(yaml + len, sizeof(yaml) - len,
+						"%s        instances:\n"
+						"          - {id: %s, address: 10.0.%d.1, port: 80}\n",
+						orders[o][k], web ? "a" : "_web", web ? 1 : 2);
+		}
+		ck_assert_uint_lt(len, sizeof(yaml));
+		ck_assert_msg(config_load_text(&cfg, "<test>", yaml, err, sizeof(err)) == 0, "%s",
+			      err);
+		ck_assert_int_eq(registry_new(&reg, cfg, err, sizeof(err)), 0);
+		ck_assert_int_eq(view_build(&v, reg, NOW), 0);
+		s = set_of(v, "_web._tcp.local.");
+		ck_assert_ptr_eq(s, set_of(v, "web.local."));
+		ck_assert_uint_eq(s->n, 1);
+		ck_assert_ptr_eq(s->members[0].inst->node, tnode(v, "a.web.local."));
+		/* _tcp's own set still lists its instance. */
+		ck_assert_uint_eq(set_of(v, "_tcp.local.")->n, 1);
+		view_free(v);
+		registry_free(reg);
+		config_free(cfg);
+	}
+}
+END_TEST
+
 static Suite *registry_suite(void)
 {
 	Suite *s = suite_create("registry");
@@ -739,6 +785,7 @@ static Suite *registry_suite(void)
 	tcase_add_test(tc, test_zone_conflict);
 	tcase_add_test(tc, test_zone_conflict_under_service_srv_name);
 	tcase_add_test(tc, test_zone_conflict_router_srv_name);
+	tcase_add_test(tc, test_instance_named_as_srv_name);
 	suite_add_tcase(s, tc);
 	return s;
 }
