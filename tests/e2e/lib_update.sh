@@ -182,6 +182,22 @@ upd_aligned() {
 	UPD_A=${UPD_A:-0}
 }
 
+# upd_in_second LO HI ARGS... <MESSAGE: upd_aligned, sent again (at most 3
+# tries) while the exchange straddles a second boundary (a busy machine),
+# so that the second the server received it in is known: UPD_SEC.
+# UPD_SPLIT is 0 when the last try fit in one second.
+upd_in_second() {
+	local msg try
+	msg=$(cat)
+	for try in 1 2 3; do
+		upd_aligned "$@" <<<"$msg"
+		UPD_SEC=$((UPD_B / 1000))
+		UPD_SPLIT=$((UPD_A / 1000 - UPD_SEC))
+		[ "$UPD_SPLIT" = 0 ] && return 0
+		echo "# try $try: the exchange took $((UPD_A - UPD_B)) ms across a second boundary; again"
+	done
+}
+
 # start_meshdns_args CONFIG LOG ARGS...: like start_meshdns, with extra
 # arguments for meshdns (e.g. --recover).
 start_meshdns_args() {
