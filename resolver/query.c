@@ -197,47 +197,47 @@ static void put_addrs(struct query_ctx *q, struct answer *a, const struct vnode 
 {
 	uint32_t order[WRAND_MAX_K];
 	uint8_t tail[VINST_AAAA_TAIL];
-	size_t alen = v6 ? 16 : 4;
 	size_t k = wrand_order(&q->rng, v6 ? s->cum6 : s->cum4, v6 ? s->n6 : s->n4,
 			       s->max_answers, order);
 
-	wire_set16(tail, v6 ? T_AAAA : T_A);
-	wire_set16(tail + 2, C_IN);
-	wire_set32(tail + 4, s->ttl);
-	wire_set16(tail + 8, (uint16_t)alen);
-	for (size_t i = 0; i < k; i++) {
-		memcpy(tail + 10, v6 ? s->addr6[order[i]] : s->addr4[order[i]], alen);
-		put_rr(q, a, 0, owner, tail, 10 + alen);
-	}
+	for (size_t i = 0; i < k; i++)
+		put_rr(q, a, 0, owner, tail, vset_addr_tail(s, v6, order[i], tail));
 }
 
 static void put_srvs(struct query_ctx *q, struct answer *a, const struct vnode *owner,
 		     const struct vset *s)
 {
+	uint8_t head[16];
+
 	for (uint32_t i = 0; i < s->n; i++) {
 		size_t start;
 
 		put_name(q, &a->w, owner, 1);
-		wire_put(&a->w, s->members[i].srv_head, sizeof(s->members[i].srv_head));
+		vset_srv_head(s, &s->members[i], head);
+		wire_put(&a->w, head, sizeof(head));
 		start = a->w.pos;
-		put_name(q, &a->w, s->members[i].inst->node, 0);
+		put_name(q, &a->w, s->members[i].node, 0);
 		wire_poke_u16(&a->w, start - 8, (uint16_t)(6 + a->w.pos - start));
 		a->count[0]++;
 	}
 }
 
-/* Glue for SRV targets; an RRset that does not fit is dropped with the rest. */
+/* Glue for SRV targets, from the set's address arrays; an RRset that does
+ * not fit is dropped with the rest. */
 static void put_glue(struct query_ctx *q, struct answer *a, const struct vset *s)
 {
+	uint8_t tail[VINST_AAAA_TAIL];
+	uint32_t k4 = 0, k6 = 0;
+
 	for (uint32_t i = 0; i < s->n && !a->w.err; i++) {
-		const struct vinst *vi = s->members[i].inst;
+		const struct vmember *m = &s->members[i];
 		size_t mark = a->w.pos;
 		uint16_t ar = a->count[2];
 
-		if (vi->has4)
-			put_rr(q, a, 2, vi->node, vi->a_tail, VINST_A_TAIL);
-		if (vi->has6)
-			put_rr(q, a, 2, vi->node, vi->aaaa_tail, VINST_AAAA_TAIL);
+		if (m->has4)
+			put_rr(q, a, 2, m->node, tail, vset_addr_tail(s, 0, k4++, tail));
+		if (m->has6)
+			put_rr(q, a, 2, m->node, tail, vset_addr_tail(s, 1, k6++, tail));
 		if (a->w.err) {
 			a->w.pos = mark;
 			a->count[2] = ar;

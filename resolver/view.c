@@ -581,11 +581,11 @@ static int set_fill(struct builder *b, struct vset *s, const struct wmember *wm,
 		iw = iw ? iw : 1;
 		((struct vinst *)vi)->build_set = s;  /* built here, so not yet shared */
 		((struct vinst *)vi)->build_srvw = (uint16_t)(srvw < 1 ? 1 : srvw);
-		mem[s->n].inst = vi;
-		tail_head(mem[s->n].srv_head, TYPE_SRV, ns->cfg->ttl, 0);
-		wire_set16(mem[s->n].srv_head + 10, 0);
-		wire_set16(mem[s->n].srv_head + 12, (uint16_t)(srvw < 1 ? 1 : srvw));
-		wire_set16(mem[s->n].srv_head + 14, wm[i].in->port);
+		mem[s->n].node = vi->node;
+		mem[s->n].srv_weight = (uint16_t)(srvw < 1 ? 1 : srvw);
+		mem[s->n].port = wm[i].in->port;
+		mem[s->n].has4 = vi->has4;
+		mem[s->n].has6 = vi->has6;
 		if (vi->has4) {
 			memcpy(addr4[s->n4], vi->a_tail + 10, 4);
 			cum4[s->n4++] = c4 += iw;

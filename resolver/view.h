@@ -17,7 +17,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "nametab.h"
+#include "wire.h"
 
 struct registry;
 
@@ -61,11 +63,15 @@ struct vinst {
 	const struct vnode *node;   /* <id>.<service>.<ns> */
 };
 
-/* One SRV target of a set, with its SRV head (type, class, ttl, rdlength,
- * priority, weight, port) precomputed for this set's weights. */
+/* One SRV target of a set: 16 bytes. Its addresses are the set's addr4 and
+ * addr6 entries (one per member with such an address, in member order), so
+ * an SRV answer and its glue read the set and the targets' nodes, no vinst.
+ * The node is the target name, even when a set holds that name too. */
 struct vmember {
-	const struct vinst *inst;
-	uint8_t srv_head[16];
+	const struct vnode *node;   /* <id>.<service>.<ns> */
+	uint16_t srv_weight;        /* in this set: the heaviest member 65535, at least 1 */
+	uint16_t port;
+	uint8_t has4, has6;
 };
 
 /* The answer set of a service or router: members with positive effective
@@ -77,7 +83,7 @@ struct vmember {
  * address answers read first. */
 struct vset {
 	uint32_t n;
-	uint32_t ttl;               /* of the A and AAAA records */
+	uint32_t ttl;               /* of its A, AAAA and SRV records */
 	uint32_t n4, n6;
 	uint32_t max_answers;
 	const uint64_t *cum4, *cum6;
@@ -140,6 +146,36 @@ void view_free(struct view *v);
 void view_set_serial(struct view *v, const struct vnode *apex, uint32_t serial);
 /* The SOA serial of apex, 0 when it has no SOA. */
 uint32_t view_serial(const struct vnode *apex);
+
+/* The SRV record of member m of set s up to its target: type, class, TTL,
+ * rdlength (0: the caller writes the target, then the length), priority 0,
+ * weight, port. */
+static inline void vset_srv_head(const struct vset *s, const struct vmember *m, uint8_t head[16])
+{
+	wire_set16(head, 33);
+	wire_set16(head + 2, 1);
+	wire_set32(head + 4, s->ttl);
+	wire_set16(head + 8, 0);
+	wire_set16(head + 10, 0);
+	wire_set16(head + 12, m->srv_weight);
+	wire_set16(head + 14, m->port);
+}
+
+/* The A (v6 = 0) or AAAA record of the set's k-th address of that family,
+ * after the owner: type, class, TTL, rdlength, address. Returns its length
+ * (VINST_A_TAIL or VINST_AAAA_TAIL). */
+static inline size_t vset_addr_tail(const struct vset *s, int v6, uint32_t k,
+				    uint8_t tail[VINST_AAAA_TAIL])
+{
+	size_t alen = v6 ? 16 : 4;
+
+	wire_set16(tail, v6 ? 28 : 1);
+	wire_set16(tail + 2, 1);
+	wire_set32(tail + 4, s->ttl);
+	wire_set16(tail + 8, (uint16_t)alen);
+	memcpy(tail + 10, v6 ? s->addr6[k] : s->addr4[k], alen);
+	return 10 + alen;
+}
 
 static inline const struct vnode *view_lookup(const struct view *v, const uint8_t *name,
 					      size_t len, uint32_t hash)

@@ -68,14 +68,18 @@ void walk_ns(const struct view *v, const struct vnode *apex, walk_fn fn, void *a
 			const struct vset *set = n->set;
 
 			/* Every member, not max_answers: what some answer may hold. */
-			for (uint32_t m = 0; m < set->n; m++) {
-				const struct vinst *vi = set->members[m].inst;
+			uint8_t tail[VINST_AAAA_TAIL];
+			uint32_t k4 = 0, k6 = 0;
 
-				if (vi->has4)
-					fn(arg, n, vi->a_tail, VINST_A_TAIL, NULL);
-				if (vi->has6)
-					fn(arg, n, vi->aaaa_tail, VINST_AAAA_TAIL, NULL);
-				fn(arg, n, set->members[m].srv_head, 16, vi->node);
+			for (uint32_t m = 0; m < set->n; m++) {
+				const struct vmember *mb = &set->members[m];
+
+				if (mb->has4)
+					fn(arg, n, tail, vset_addr_tail(set, 0, k4++, tail), NULL);
+				if (mb->has6)
+					fn(arg, n, tail, vset_addr_tail(set, 1, k6++, tail), NULL);
+				vset_srv_head(set, mb, tail);
+				fn(arg, n, tail, 16, mb->node);
 			}
 		}
 	}

@@ -38,7 +38,7 @@ static long member(const struct view *v, const struct vset *s, const char *inst)
 
 	ck_assert_msg(n != NULL && n->kind == VN_INSTANCE, "no instance node %s", inst);
 	for (uint32_t i = 0; i < s->n; i++)
-		if (s->members[i].inst->node == n)
+		if (s->members[i].node == n)
 			return (long)i;
 	return -1;
 }
@@ -48,9 +48,9 @@ static long member(const struct view *v, const struct vset *s, const char *inst)
 static long member_of_entry(const struct vset *s, uint32_t j, int v6)
 {
 	for (uint32_t i = 0; i < s->n; i++) {
-		const struct vinst *vi = s->members[i].inst;
+		const struct vmember *mb = &s->members[i];
 
-		if ((v6 ? vi->has6 : vi->has4) && j-- == 0)
+		if ((v6 ? mb->has6 : mb->has4) && j-- == 0)
 			return (long)i;
 	}
 	return -1;
@@ -79,7 +79,7 @@ static unsigned srv_weight(const struct view *v, const struct vset *s, const cha
 	long m = member(v, s, inst);
 
 	ck_assert_msg(m >= 0, "%s is not a member", inst);
-	return (unsigned)(s->members[m].srv_head[12] << 8 | s->members[m].srv_head[13]);
+	return s->members[m].srv_weight;
 }
 
 static void assert_near(double got, double want, double tol, const char *what)
@@ -88,16 +88,24 @@ static void assert_near(double got, double want, double tol, const char *what)
 		      what, got, want, tol);
 }
 
-/* The cum arrays must rise strictly (every member drawable), the address
- * arrays must hold the addresses of the members with that family, in member
- * order, and there must be one entry per such member. */
+/* Each member's address families must be its instance's, the cum arrays
+ * must rise strictly (every member drawable), the address arrays must hold
+ * the addresses of the members with that family, in member order, and there
+ * must be one entry per such member. */
 static void assert_set_sane(const struct vset *s)
 {
+	for (uint32_t i = 0; i < s->n; i++) {
+		const struct vnode *n = s->members[i].node;
+
+		ck_assert_int_eq(n->kind, VN_INSTANCE);
+		ck_assert_uint_eq(s->members[i].has4, n->inst->has4);
+		ck_assert_uint_eq(s->members[i].has6, n->inst->has6);
+	}
 	for (uint32_t j = 0; j < s->n4; j++) {
 		long m = member_of_entry(s, j, 0);
 
 		ck_assert_int_ge(m, 0);
-		ck_assert_mem_eq(s->addr4[j], s->members[m].inst->a_tail + 10, 4);
+		ck_assert_mem_eq(s->addr4[j], s->members[m].node->inst->a_tail + 10, 4);
 		ck_assert_uint_gt(s->cum4[j], j ? s->cum4[j - 1] : 0);
 	}
 	ck_assert_int_lt(member_of_entry(s, s->n4, 0), 0);
@@ -105,7 +113,7 @@ static void assert_set_sane(const struct vset *s)
 		long m = member_of_entry(s, j, 1);
 
 		ck_assert_int_ge(m, 0);
-		ck_assert_mem_eq(s->addr6[j], s->members[m].inst->aaaa_tail + 10, 16);
+		ck_assert_mem_eq(s->addr6[j], s->members[m].node->inst->aaaa_tail + 10, 16);
 		ck_assert_uint_gt(s->cum6[j], j ? s->cum6[j - 1] : 0);
 	}
 	ck_assert_int_lt(member_of_entry(s, s->n6, 1), 0);
@@ -183,7 +191,9 @@ START_TEST(test_weights_proportional)
 	ck_assert_uint_le(srv_weight(t.v, s, "b.svc.local."), 32768);
 	/* The SRV head: type SRV, class IN, ttl 5, priority 0, the port. */
 	{
-		const uint8_t *h = s->members[member(t.v, s, "b.svc.local.")].srv_head;
+		uint8_t h[16];
+
+		vset_srv_head(s, &s->members[member(t.v, s, "b.svc.local.")], h);
 
 		ck_assert_uint_eq(h[0] << 8 | h[1], 33);
 		ck_assert_uint_eq(h[2] << 8 | h[3], 1);
@@ -453,7 +463,7 @@ START_TEST(test_router_same_target_twice)
 	assert_set_sane(s);
 	ck_assert_uint_le(s->n, 6);
 	for (uint32_t j = 0; j < s->n4; j++)
-		if (s->members[member_of_entry(s, j, 0)].inst->node == tnode(v, "a.svc.local."))
+		if (s->members[member_of_entry(s, j, 0)].node == tnode(v, "a.svc.local."))
 			sum += (double)(s->cum4[j] - (j ? s->cum4[j - 1] : 0));
 	assert_near(sum / (double)s->cum4[s->n4 - 1], 0.5, 0.001, "a over all routes");
 	view_free(v);
@@ -748,7 +758,7 @@ START_TEST(test_instance_named_as_srv_name)
 		s = set_of(v, "_web._tcp.local.");
 		ck_assert_ptr_eq(s, set_of(v, "web.local."));
 		ck_assert_uint_eq(s->n, 1);
-		ck_assert_ptr_eq(s->members[0].inst->node, tnode(v, "a.web.local."));
+		ck_assert_ptr_eq(s->members[0].node, tnode(v, "a.web.local."));
 		/* _tcp's own set still lists its instance. */
 		ck_assert_uint_eq(set_of(v, "_tcp.local.")->n, 1);
 		view_free(v);
