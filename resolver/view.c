@@ -17,12 +17,6 @@
 #include "view.h"
 #include "wire.h"
 
-#define TYPE_A 1
-#define TYPE_SOA 6
-#define TYPE_TXT 16
-#define TYPE_AAAA 28
-#define TYPE_SRV 33
-
 /* ---- arena ---- */
 
 struct arena_block {
@@ -161,15 +155,6 @@ static void *balloc(struct builder *b, size_t size)
 }
 
 
-/* type, class IN, ttl, rdlength */
-static void tail_head(uint8_t *p, uint16_t type, uint32_t ttl, uint16_t rdlen)
-{
-	wire_set16(p, type);
-	wire_set16(p + 2, 1);
-	wire_set32(p + 4, ttl);
-	wire_set16(p + 8, rdlen);
-}
-
 /* ---- nodes ---- */
 
 static struct vnode *node_get(struct builder *b, const uint8_t *name, size_t len)
@@ -268,7 +253,7 @@ static void attach_rrsets(struct builder *b, const struct rr_ref *refs, size_t n
 		for (; i < j; i++) {
 			const struct zone_rr *rr = refs[i].rr;
 
-			tail_head(p, rr->type, rr->ttl, rr->rdlen);
+			view_tail_head(p, rr->type, rr->ttl, rr->rdlen);
 			memcpy(p + 10, rr->rdata, rr->rdlen);
 			p += 10 + rr->rdlen;
 		}
@@ -332,7 +317,7 @@ static void synth_soa(struct builder *b, struct vnode *apex, const struct ns *ns
 	p = balloc(b, 10 + rdlen);
 	if (!set || !p)
 		return;
-	tail_head(p, TYPE_SOA, ns->cfg->ttl, (uint16_t)rdlen);
+	view_tail_head(p, TYPE_SOA, ns->cfg->ttl, (uint16_t)rdlen);
 	memcpy(p + 10, mname, ml);
 	memcpy(p + 10 + ml, rname, rl);
 	wire_set32(p + 10 + ml + rl, ns->serial);
@@ -414,14 +399,14 @@ static struct vinst *vinst_new(struct builder *b, const struct instance *in)
 	vi->origin = (uint8_t)in->origin;
 	vi->drained = in->drained;
 	vi->expiry = in->lease_expiry;
-	tail_head(vi->a_tail, TYPE_A, ns->cfg->ttl, 4);
+	view_tail_head(vi->a_tail, TYPE_A, ns->cfg->ttl, 4);
 	memcpy(vi->a_tail + 10, in->addr4, 4);
 	if (in->has6) {
 		uint8_t *t6 = balloc(b, VINST_AAAA_TAIL);
 
 		if (!t6)
 			return NULL;
-		tail_head(t6, 28, ns->cfg->ttl, 16);
+		view_tail_head(t6, TYPE_AAAA, ns->cfg->ttl, 16);
 		memcpy(t6 + 10, in->addr6, 16);
 		vi->aaaa_tail = t6;
 	}
@@ -436,7 +421,7 @@ static struct vinst *vinst_new(struct builder *b, const struct instance *in)
 	p = balloc(b, 10 + txt);
 	if (!p)
 		return NULL;
-	tail_head(p, TYPE_TXT, ns->cfg->ttl, (uint16_t)txt);
+	view_tail_head(p, TYPE_TXT, ns->cfg->ttl, (uint16_t)txt);
 	vi->txt_tail = p;
 	vi->txt_len = (uint16_t)(10 + txt);
 	p += 10;

@@ -37,13 +37,21 @@ struct vrrset {
 struct vnode;
 struct vdebug;
 
+/* The record types a view builds. */
+#define TYPE_A 1
+#define TYPE_SOA 6
+#define TYPE_TXT 16
+#define TYPE_AAAA 28
+#define TYPE_SRV 33
+
 #define VINST_A_TAIL 14       /* type A, IN, ttl, 4, address */
 #define VINST_AAAA_TAIL 26    /* type AAAA, IN, ttl, 16, address */
 
 /* One instance in a view: 72 bytes (a view may hold 100,000). The AAAA tail
  * lives in the arena, only for instances that have an IPv6 address. The
- * fields answers read come last: the builder puts the instance's node right
- * after it, so that an SRV target's instance, node and name are adjacent. */
+ * fields an answer at the instance's name reads come last: the builder puts
+ * the instance's node right after it, so node and fields are adjacent.
+ * (Answers at a set's names read the set's own copies, struct vset.) */
 struct vinst {
 	const uint8_t *txt_tail;    /* TXT: attributes and health= */
 	uint64_t expiry;            /* lease end, unix s; 0 = none */
@@ -147,15 +155,21 @@ void view_set_serial(struct view *v, const struct vnode *apex, uint32_t serial);
 /* The SOA serial of apex, 0 when it has no SOA. */
 uint32_t view_serial(const struct vnode *apex);
 
+/* A record's fixed part after its owner: type, class IN, TTL, rdlength. */
+static inline void view_tail_head(uint8_t *p, uint16_t type, uint32_t ttl, uint16_t rdlen)
+{
+	wire_set16(p, type);
+	wire_set16(p + 2, 1);
+	wire_set32(p + 4, ttl);
+	wire_set16(p + 8, rdlen);
+}
+
 /* The SRV record of member m of set s up to its target: type, class, TTL,
  * rdlength (0: the caller writes the target, then the length), priority 0,
  * weight, port. */
 static inline void vset_srv_head(const struct vset *s, const struct vmember *m, uint8_t head[16])
 {
-	wire_set16(head, 33);
-	wire_set16(head + 2, 1);
-	wire_set32(head + 4, s->ttl);
-	wire_set16(head + 8, 0);
+	view_tail_head(head, TYPE_SRV, s->ttl, 0);
 	wire_set16(head + 10, 0);
 	wire_set16(head + 12, m->srv_weight);
 	wire_set16(head + 14, m->port);
@@ -169,10 +183,7 @@ static inline size_t vset_addr_tail(const struct vset *s, int v6, uint32_t k,
 {
 	size_t alen = v6 ? 16 : 4;
 
-	wire_set16(tail, v6 ? 28 : 1);
-	wire_set16(tail + 2, 1);
-	wire_set32(tail + 4, s->ttl);
-	wire_set16(tail + 8, (uint16_t)alen);
+	view_tail_head(tail, v6 ? TYPE_AAAA : TYPE_A, s->ttl, (uint16_t)alen);
 	memcpy(tail + 10, v6 ? s->addr6[k] : s->addr4[k], alen);
 	return 10 + alen;
 }
