@@ -683,6 +683,21 @@ static void add_set_nodes(struct builder *b, const char *label, const uint8_t *w
 	n->set = set;
 }
 
+/* Fills set (from set_alloc for the m members wm, whose vinsts exist now),
+ * gives it the listing of svcs' instances, and names it (add_set_nodes).
+ * Any failure is the build's out-of-memory. */
+static void name_set(struct builder *b, const char *label, const uint8_t *wire, size_t len,
+		     struct vset *set, const struct wmember *wm, size_t m, const struct ns *ns,
+		     const struct service *const *svcs, size_t nsvc)
+{
+	if (!set || b->nomem || set_fill(b, set, wm, m, ns) < 0 ||
+	    !(set->debug = debug_of(b, svcs, nsvc, set))) {
+		b->nomem = 1;
+		return;
+	}
+	add_set_nodes(b, label, wire, len, set);
+}
+
 static void add_ns(struct builder *b, const struct ns *ns, struct wmember *wm)
 {
 	struct vnode *apex = apex_new(b, ns);
@@ -708,31 +723,20 @@ static void add_ns(struct builder *b, const struct ns *ns, struct wmember *wm)
 		for (size_t i = 0; i < svc->n; i++)
 			if (!vinst_new(b, svc->inst[i]) && !b->nomem)
 				b->nomem = 1;
-		if (!set || b->nomem || set_fill(b, set, wm, m, ns) < 0 ||
-		    !(set->debug = debug_of(b, &svc, 1, set))) {
-			b->nomem = 1;
-			break;
-		}
-		add_set_nodes(b, svc->name, svc->wire, svc->wire_len, set);
+		name_set(b, svc->name, svc->wire, svc->wire_len, set, wm, m, ns, &svc, 1);
 	}
 	for (size_t r = 0; r < ns->nrouters && !b->nomem; r++) {
 		const struct router *rt = &ns->routers[r];
 		const struct service *targets[64];
 		size_t m, nt = 0;
-		struct vset *set;
 
 		if (!node_get(b, rt->wire, rt->wire_len))
 			break;
 		m = router_members(b, rt, wm);
-		set = set_alloc(b, wm, m);
 		for (size_t i = 0; i < rt->nroutes && nt < 64; i++)
 			targets[nt++] = rt->routes[i].target;
-		if (!set || set_fill(b, set, wm, m, ns) < 0 ||
-		    !(set->debug = debug_of(b, targets, nt, set))) {
-			b->nomem = 1;
-			break;
-		}
-		add_set_nodes(b, rt->name, rt->wire, rt->wire_len, set);
+		name_set(b, rt->name, rt->wire, rt->wire_len, set_alloc(b, wm, m), wm, m, ns,
+			 targets, nt);
 	}
 }
 
