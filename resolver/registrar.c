@@ -123,6 +123,16 @@ static void arm_at(struct registrar *r, uint64_t next)
 
 static void kick_sync(struct registrar *r);
 
+/* The registry changed, and answers with it (visible) or only leases.
+ * A visible change counts as applied: answers held from now on wait for
+ * the view that shows it, whatever made it (an UPDATE, an expiry, a drain). */
+static void changed(struct registrar *r, int visible)
+{
+	if (visible)
+		r->applied_seq++;
+	r->changed(r->arg, visible);
+}
+
 static void expiry_due(uv_timer_t *t)
 {
 	struct registrar *r = t->data;
@@ -139,13 +149,8 @@ static void expiry_due(uv_timer_t *t)
 		if (n < 64)
 			break;
 	}
-	/* Renewals move leases: the timer often finds none ended. A removal
-	 * changes the answers like an UPDATE: answers held from now on wait
-	 * for the view that no longer has it. */
-	if (total) {
-		r->applied_seq++;
-		r->changed(r->arg, 1);
-	}
+	if (total)      /* renewals move leases: the timer often finds none ended */
+		changed(r, 1);
 	kick_sync(r);
 	arm_expiry(r);
 }
@@ -622,10 +627,8 @@ void registrar_on_update(void *arg, struct server_req *req, const uint8_t *msg, 
 	 * renewal, or a message that changes nothing while earlier changes are
 	 * still on their way (they may be what it asserts), waits for the sync
 	 * and the views already due. */
-	if (p->nvisible)
-		r->applied_seq++;
 	if (applied)
-		r->changed(r->arg, p->nvisible > 0);
+		changed(r, p->nvisible > 0);
 	/* Only a lease ending sooner than the timer moves it: no scan here. */
 	for (size_t i = 0; i < p->nchanges; i++) {
 		uint64_t e = p->changes[i].op == JOURNAL_PUT ? p->changes[i].lease_expiry : 0;
@@ -682,8 +685,7 @@ int registrar_set_drained(struct registrar *r, const struct instance *in, int dr
 	}
 	if ((rc = registry_apply(r->reg, &rec, mono_ms())) < 0)
 		return rc;
-	r->applied_seq++;       /* as for an expiry */
-	r->changed(r->arg, 1);
+	changed(r, 1);
 	return 0;
 }
 
