@@ -253,4 +253,30 @@ if command -v kdig >/dev/null 2>&1; then
 		"127.0.0.11 127.0.0.12 "
 fi
 
+# ---- a name both a set and an instance claim ----
+# Service "_tcp" may have an instance "_web", whose name _web._tcp.local is
+# also service web's RFC 2782 SRV name: that name answers web's SRV, and
+# _tcp's SRV still points at its instance, whichever service the config
+# lists first.
+stop_meshdns
+for order in "web _tcp" "_tcp web"; do
+	{
+		printf 'listen: ["127.0.0.1:0"]\nnamespaces:\n  - name: local\n    ttl: 5\n    services:\n'
+		for svc in $order; do
+			if [ "$svc" = web ]; then
+				printf '      web:\n        instances:\n          - {id: a, address: 10.0.1.1, port: 8080}\n'
+			else
+				printf '      _tcp:\n        instances:\n          - {id: _web, address: 10.0.2.1, port: 9090}\n'
+			fi
+		done
+	} >"$T/clash.yaml"
+	start_meshdns "$T/clash.yaml" "$T/clash.log"
+	check "services $order: _web._tcp.local SRV is web's" \
+		is "$(short _web._tcp.local SRV)" "0 65535 8080 a.web.local."
+	check "services $order: _tcp.local SRV points at its instance, with its address as glue" \
+		is "$(q +noall +answer +additional _tcp.local SRV | awk '{ print $4, $NF }' | tr '\n' ' ')" \
+		"SRV _web._tcp.local. A 10.0.2.1 "
+	stop_meshdns
+done
+
 done_testing
